@@ -1,0 +1,133 @@
+"""The project's errors, and the one handler that renders them.
+
+Under `/ifttt/` every error is IFTTT's envelope, `{"errors": [{"message": ...}]}` (plus
+`"status": "SKIP"` for an action that can never succeed). Elsewhere (the device API) errors are
+ordinary DRF bodies: `{"detail": ..., "code": ...}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+IFTTT_PREFIX = "/ifttt/"
+
+
+class ServiceError(Exception):
+    """An error with a stable code and a message a person can act on."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class BadRequest(ServiceError):
+    pass
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+    code = "unavailable"
+
+
+class Skip(ServiceError):
+    """This action can never succeed for this input: IFTTT should skip it, not retry."""
+
+    code = "skip"
+
+
+def errors_body(message: str, *, skip: bool = False) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message}
+    if skip:
+        error["status"] = "SKIP"
+    return {"errors": [error]}
+
+
+def _drf_message(exc: drf_exceptions.APIException) -> str:
+    detail = exc.detail
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return f"{detail} See the IFTTT Service API for the methods each endpoint takes."
+    if isinstance(detail, list):
+        return "; ".join(str(d) for d in detail)
+    if isinstance(detail, dict):
+        return "; ".join(f"{k}: {v}" for k, v in detail.items())
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    request = context.get("request")
+    on_ifttt = bool(request and request.path.startswith(IFTTT_PREFIX))
+
+    if isinstance(exc, ServiceError):
+        status, code, message = exc.status_code, exc.code, exc.message
+    elif isinstance(exc, drf_exceptions.APIException):
+        status = exc.status_code
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid"
+        message = _drf_message(exc)
+        if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+            status = 401
+    else:
+        if not on_ifttt:
+            return None  # Django's own 500 handling (and logging) takes over.
+        logger.exception("Unhandled error on %s", request.path if request else "?")
+        status, code, message = 500, "server_error", "Something went wrong on our side. Please try again later."
+
+    body = errors_body(message, skip=isinstance(exc, Skip)) if on_ifttt else {"detail": message, "code": code}
+    response = Response(body, status=status)
+    if status == 401 and not on_ifttt:
+        response["WWW-Authenticate"] = "Device"
+    return response
+
+
+def _json_error(request: HttpRequest, status: int, message: str) -> JsonResponse:
+    body = errors_body(message) if request.path.startswith(IFTTT_PREFIX) else {"detail": message, "code": str(status)}
+    return JsonResponse(body, status=status, content_type="application/json; charset=utf-8")
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith((IFTTT_PREFIX, "/api/v1/"))
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _is_api(request):
+        return _json_error(request, 404, f"There is no endpoint at {request.path}.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Exception("not found"))
+
+
+def handler500(request: HttpRequest) -> Any:
+    if _is_api(request):
+        return _json_error(request, 500, "Something went wrong on our side. Please try again later.")
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _is_api(request):
+        return _json_error(request, 400, "The request could not be understood.")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception or Exception("bad request"))

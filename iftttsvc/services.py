@@ -1,0 +1,43 @@
+"""The protocol core's writes: preparing IFTTT's endpoint tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from accounts.services import ifttt_token_get_or_issue
+
+from .fixtures import TestFixture, test_fixture_prepare
+from .registry import registry
+
+
+def test_setup_samples(fixture: TestFixture) -> dict[str, Any]:
+    """Every sample IFTTT's endpoint tests use, generated from the registry."""
+    triggers = {slug: spec.sample(fixture) for slug, spec in registry.triggers.items()}
+    validations = {
+        slug: spec.validation_samples(fixture)
+        for slug, spec in registry.triggers.items()
+        if spec.validation_samples is not None
+    }
+    skipping = {
+        slug: spec.skip_sample(fixture) for slug, spec in registry.actions.items() if spec.skip_sample is not None
+    }
+    return {
+        "triggers": triggers,
+        "triggerFieldValidations": validations,
+        "actions": {slug: spec.sample(fixture) for slug, spec in registry.actions.items()},
+        "actionRecordSkipping": skipping,
+        "queries": {slug: spec.sample(fixture) for slug, spec in registry.queries.items()},
+    }
+
+
+@transaction.atomic
+def test_setup_run() -> dict[str, Any]:
+    """Create or refresh the isolated test user, and return a token for it and the samples.
+
+    Calling it again is harmless: the fixture is reset, not duplicated, and its token is reused.
+    """
+    fixture = test_fixture_prepare()
+    token = ifttt_token_get_or_issue(user=fixture.user)
+    return {"accessToken": token.token, "samples": test_setup_samples(fixture)}

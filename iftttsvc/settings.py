@@ -1,0 +1,234 @@
+"""Settings for the whole service, driven by environment variables.
+
+Every variable is documented in `.env.example`. With nothing set, the service runs locally on a SQLite
+file and an embedded broker, with development keys; with `DJANGO_DEBUG=0` it refuses to start unless
+the secrets are set.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"  # local state: the SQLite file, the embedded broker's folders
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+# Development defaults: safe only because production (DEBUG off) refuses to start with them.
+_DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
+_DEV_SERVICE_KEY = "dev-service-key"
+_DEV_CLIENT_SECRET = "dev-client-secret"
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- IFTTT -----------------------------------------------------------------------------------------
+IFTTT_SERVICE_SLUG = env.str("IFTTT_SERVICE_SLUG", default="smarthome")
+IFTTT_SERVICE_KEY = env.str("IFTTT_SERVICE_KEY", default=_DEV_SERVICE_KEY)
+# IFTTT's staging copy of a service has a key of its own; both are accepted.
+IFTTT_STAGING_SERVICE_KEY = env.str("IFTTT_STAGING_SERVICE_KEY", default="")
+IFTTT_CLIENT_ID = env.str("IFTTT_CLIENT_ID", default="ifttt")
+IFTTT_CLIENT_SECRET = env.str("IFTTT_CLIENT_SECRET", default=_DEV_CLIENT_SECRET)
+IFTTT_REDIRECT_URI = f"https://ifttt.com/channels/{IFTTT_SERVICE_SLUG}/authorize"
+# An empty value turns Realtime notifications off (the test suite and offline development do this).
+IFTTT_REALTIME_URL = env.str("IFTTT_REALTIME_URL", default="https://realtime.ifttt.com/v1/notifications")
+IFTTT_CONNECT_URL = env.str("IFTTT_CONNECT_URL", default="https://connect.ifttt.com")
+# The public base URL of this service, used for links IFTTT shows (action results, user/info url).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The largest JSON body the Service API and the device API accept.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_000_000)
+IFTTT_TRIGGER_DEFAULT_LIMIT = 50
+
+if not DEBUG:
+    missing = [
+        name
+        for name, value, dev in (
+            ("DJANGO_SECRET_KEY", SECRET_KEY, _DEV_SECRET_KEY),
+            ("IFTTT_SERVICE_KEY", IFTTT_SERVICE_KEY, _DEV_SERVICE_KEY),
+            ("IFTTT_CLIENT_SECRET", IFTTT_CLIENT_SECRET, _DEV_CLIENT_SECRET),
+        )
+        if not value or value == dev
+    ]
+    if missing:
+        raise ImproperlyConfigured(
+            f"DJANGO_DEBUG is off, so {', '.join(missing)} must be set to real secrets (see .env.example)."
+        )
+
+# --- Django ----------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "oauth2_provider",
+    "drf_spectacular",
+    "iftttsvc",
+    "accounts",
+    "devices",
+    "triggers",
+    "actions",
+    "queries",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "iftttsvc.urls"
+WSGI_APPLICATION = "iftttsvc.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/account/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker share the file: wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- REST framework and OpenAPI --------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["iftttsvc.http.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["iftttsvc.http.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "EXCEPTION_HANDLER": "iftttsvc.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Smart-home IFTTT service",
+    "DESCRIPTION": (
+        "The IFTTT Service API as IFTTT calls it, and the device API. Trigger, action and query "
+        "endpoints are generated from the catalog registry."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+
+# --- OAuth2 provider -------------------------------------------------------------------------------
+def _pkce_required(client_id: str) -> bool:
+    """IFTTT sends no PKCE, so only its client is exempt; every other client must use it."""
+    return client_id != IFTTT_CLIENT_ID
+
+
+# IFTTT requires tokens it holds not to expire by time: access tokens last a century, refresh
+# tokens never expire, and a rotated refresh token stays usable for a grace period because IFTTT
+# may lose the refresh response and retry with the old one.
+OAUTH2_PROVIDER = {
+    "SCOPES": {"ifttt": "Read your devices and events, switch devices, change temperatures and colours"},
+    "DEFAULT_SCOPES": ["ifttt"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 100 * 365 * 24 * 3600,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": None,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": env.int("OAUTH_REFRESH_GRACE_SECONDS", default=7 * 24 * 3600),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 600,
+    "PKCE_REQUIRED": _pkce_required,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if not DEBUG else ["http", "https"],
+}
+
+# --- Celery ----------------------------------------------------------------------------------------
+# Unset CELERY_BROKER_URL means "embedded": a filesystem broker under var/, served by the worker
+# that `make run` starts beside the web process, so nothing extra has to be installed.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_EMBEDDED_BROKER = not CELERY_BROKER_URL
+if CELERY_EMBEDDED_BROKER:
+    _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- Logging ---------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

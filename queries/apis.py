@@ -1,0 +1,46 @@
+"""The query endpoints of the Service API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from iftttsvc.apis import UserApi, body_fields, body_limit, lookup, options_response, required_fields_present
+from iftttsvc.errors import BadRequest
+from iftttsvc.registry import QuerySpec, registry
+
+from .cursors import cursor_decode, cursor_encode
+
+QUERY_DEFAULT_LIMIT = 50
+QUERY_MAX_LIMIT = 1000
+
+
+def _query(slug: str) -> QuerySpec:
+    spec: QuerySpec = lookup(registry.queries, slug, "query")
+    return spec
+
+
+class QueryPerformApi(UserApi):
+    def post(self, request: Request, slug: str) -> Response:
+        spec = _query(slug)
+        fields = body_fields(request, "queryFields", required=bool(spec.fields))
+        required_fields_present(spec, fields, "queryFields")
+        values = {f.slug: fields.get(f.slug) for f in spec.fields}
+        problems = spec.check_fields(request.user, values)
+        if problems:
+            raise BadRequest(" ".join(problems.values()))
+        limit = min(body_limit(request, default=QUERY_DEFAULT_LIMIT), QUERY_MAX_LIMIT)
+        after = cursor_decode(slug=slug, cursor=request.data.get("cursor"))
+        page = spec.run(request.user, values, limit, after)
+        body: dict[str, Any] = {"data": page.rows}
+        # The last page has no cursor at all (not null): that is how IFTTT knows it is the last.
+        if page.after is not None:
+            body["cursor"] = cursor_encode(slug=slug, after=page.after)
+        return Response(body)
+
+
+class QueryFieldOptionsApi(UserApi):
+    def post(self, request: Request, slug: str, field: str) -> Response:
+        return options_response(request.user, _query(slug), field, "query")

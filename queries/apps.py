@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class QueriesConfig(AppConfig):
+    name = "queries"
+    verbose_name = "Queries"

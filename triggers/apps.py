@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class TriggersConfig(AppConfig):
+    name = "triggers"
+    verbose_name = "Triggers"
+
+    def ready(self) -> None:
+        from devices.signals import events_recorded
+
+        from .services import on_events_recorded
+
+        events_recorded.connect(on_events_recorded, dispatch_uid="triggers.feed_fan_out")
