@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from iftttsvc.services import test_setup_run
+from iftttsvc.services import endpoint_tests_prepare
 
 SERVICE_KEY = "test-service-key"
 
@@ -100,7 +100,7 @@ class IftttClient:
 @pytest.fixture
 def setup_data(db: Any) -> dict[str, Any]:
     """What test/setup returns: the test user's token and the samples."""
-    return test_setup_run()
+    return endpoint_tests_prepare()
 
 
 @pytest.fixture

@@ -13,17 +13,27 @@ from rest_framework.views import APIView
 
 from .auth import BearerTokenAuthentication, ServiceKeyAuthentication
 from .errors import BadRequest, NotFound, Unavailable
+from .middleware import api_log_note
 from .registry import Declaration, Fields, FieldSpec
-from .services import test_setup_run
+from .services import endpoint_tests_prepare
 
 
-class ServiceKeyApi(APIView):
+class LoggedApi(APIView):
+    """Notes, for the API log (iftttsvc.middleware), what only the view knows about the call."""
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        api_log_note(request, response, kwargs)
+        return response
+
+
+class ServiceKeyApi(LoggedApi):
     """An endpoint IFTTT calls with the service key (no user)."""
 
     authentication_classes = [ServiceKeyAuthentication]
 
 
-class UserApi(APIView):
+class UserApi(LoggedApi):
     """An endpoint IFTTT calls on behalf of a user, with their OAuth2 bearer token."""
 
     authentication_classes = [BearerTokenAuthentication]
@@ -109,7 +119,7 @@ class StatusApi(ServiceKeyApi):
 class TestSetupApi(ServiceKeyApi):
     @extend_schema(summary="Prepare the endpoint tests", request=None, responses={200: dict})
     def post(self, request: Request) -> Response:
-        return Response({"data": test_setup_run()})
+        return Response({"data": endpoint_tests_prepare()})
 
 
 class UserInfoApi(UserApi):

@@ -20,7 +20,7 @@ _READINGS = (20.0, 23.0, 21.0, 24.0, 19.0, 25.0)
 
 
 @dataclass(frozen=True)
-class TestFixture:
+class EndpointTestsFixture:
     user: Any
     light: Device
     plug: Device
@@ -61,7 +61,7 @@ def _history(role: str) -> list[NewEvent]:
 
 
 @transaction.atomic
-def test_fixture_prepare() -> TestFixture:
+def endpoint_tests_fixture_prepare() -> EndpointTestsFixture:
     """Create the test user and devices, or bring them back to their starting state.
 
     Idempotent: history is written once, when a device is created; a second call only resets the
@@ -95,4 +95,4 @@ def test_fixture_prepare() -> TestFixture:
             Device.objects.filter(pk=device.pk).update(online=online)
             device.online = online
         devices[role] = device
-    return TestFixture(user=user, **devices)
+    return EndpointTestsFixture(user=user, **devices)

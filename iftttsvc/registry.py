@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from devices.models import Device, DeviceEvent
 
-    from .fixtures import TestFixture
+    from .fixtures import EndpointTestsFixture
 
 Fields = Mapping[str, Any]
 # A dropdown option: {"label", "value"}, or a group {"label", "values": [options]} (one level deep).
@@ -104,8 +104,8 @@ class TriggerSpec(Declaration):
     render: Callable[[DeviceEvent, Fields], dict[str, Any]]
     # test/setup: valid field values for the test user's fixture, and a valid/invalid pair per
     # validated field.
-    sample: Callable[[TestFixture], dict[str, Any]]
-    validation_samples: Callable[[TestFixture], dict[str, dict[str, Any]]] | None = None
+    sample: Callable[[EndpointTestsFixture], dict[str, Any]]
+    validation_samples: Callable[[EndpointTestsFixture], dict[str, dict[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,9 @@ class ActionResult:
 class ActionSpec(Declaration):
     # Runs the action for a user with (valid) fields; raises `Skip` when it can never succeed.
     run: Callable[[Any, Fields], ActionResult]
-    sample: Callable[[TestFixture], dict[str, Any]]
+    sample: Callable[[EndpointTestsFixture], dict[str, Any]]
     # test/setup: field values that must be answered with a SKIP.
-    skip_sample: Callable[[TestFixture], dict[str, Any]] | None = None
+    skip_sample: Callable[[EndpointTestsFixture], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class QuerySpec(Declaration):
     ingredients: tuple[Ingredient, ...]
     # Runs the query: (user, fields, limit, after) -> one page.
     run: Callable[[Any, Fields, int, dict[str, Any] | None], QueryPage]
-    sample: Callable[[TestFixture], dict[str, Any]]
+    sample: Callable[[EndpointTestsFixture], dict[str, Any]]
 
 
 @dataclass

@@ -8,11 +8,11 @@ from django.db import transaction
 
 from accounts.services import ifttt_token_get_or_issue
 
-from .fixtures import TestFixture, test_fixture_prepare
+from .fixtures import EndpointTestsFixture, endpoint_tests_fixture_prepare
 from .registry import registry
 
 
-def test_setup_samples(fixture: TestFixture) -> dict[str, Any]:
+def endpoint_tests_samples(fixture: EndpointTestsFixture) -> dict[str, Any]:
     """Every sample IFTTT's endpoint tests use, generated from the registry."""
     triggers = {slug: spec.sample(fixture) for slug, spec in registry.triggers.items()}
     validations = {
@@ -33,11 +33,11 @@ def test_setup_samples(fixture: TestFixture) -> dict[str, Any]:
 
 
 @transaction.atomic
-def test_setup_run() -> dict[str, Any]:
+def endpoint_tests_prepare() -> dict[str, Any]:
     """Create or refresh the isolated test user, and return a token for it and the samples.
 
     Calling it again is harmless: the fixture is reset, not duplicated, and its token is reused.
     """
-    fixture = test_fixture_prepare()
+    fixture = endpoint_tests_fixture_prepare()
     token = ifttt_token_get_or_issue(user=fixture.user)
-    return {"accessToken": token.token, "samples": test_setup_samples(fixture)}
+    return {"accessToken": token.token, "samples": endpoint_tests_samples(fixture)}

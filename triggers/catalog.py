@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 
 from devices.models import SWITCHABLE_KINDS, DeviceEvent, DeviceKind, EventType
 from iftttsvc.fields import device_field, number_problem, parse_number
-from iftttsvc.fixtures import TestFixture
+from iftttsvc.fixtures import EndpointTestsFixture
 from iftttsvc.registry import Fields, FieldSpec, Ingredient, TriggerSpec, iso, registry
 
 THRESHOLD_RANGE = (-40.0, 100.0)
@@ -91,7 +91,7 @@ def _crossings(user: Any, fields: Fields) -> QuerySet[DeviceEvent]:
     )
 
 
-def _temperature_validations(fx: TestFixture) -> dict[str, dict[str, Any]]:
+def _temperature_validations(fx: EndpointTestsFixture) -> dict[str, dict[str, Any]]:
     return {
         "device": {"valid": fx.thermostat.public_id, "invalid": fx.light.public_id},
         "threshold": {"valid": fx.threshold, "invalid": "150"},
