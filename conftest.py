@@ -46,7 +46,10 @@ def port_open(host: str, port: int) -> bool:
 
 @pytest.fixture
 def require_postgres() -> None:
-    need(connection.vendor == "postgresql", "this test needs PostgreSQL: run it with DATABASE_URL=postgres://…")
+    # Running on SQLite is a choice of database, not a missing service: CI runs the suite on both,
+    # and these tests in its PostgreSQL pass.
+    if connection.vendor != "postgresql":
+        pytest.skip("this test needs PostgreSQL: run it with DATABASE_URL=postgres://… (CI's PostgreSQL pass does)")
 
 
 @pytest.fixture

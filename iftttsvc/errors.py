@@ -83,7 +83,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status, code, message = exc.status_code, exc.code, exc.message
     elif isinstance(exc, drf_exceptions.APIException):
         status = exc.status_code
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid"
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else "invalid"
         message = _drf_message(exc)
         if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
             status = 401

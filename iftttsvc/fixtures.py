@@ -95,4 +95,11 @@ def endpoint_tests_fixture_prepare() -> EndpointTestsFixture:
             Device.objects.filter(pk=device.pk).update(online=online)
             device.online = online
         devices[role] = device
-    return EndpointTestsFixture(user=user, **devices)
+    return EndpointTestsFixture(
+        user=user,
+        light=devices["light"],
+        plug=devices["plug"],
+        thermostat=devices["thermostat"],
+        motion_sensor=devices["motion_sensor"],
+        offline_light=devices["offline_light"],
+    )

@@ -148,13 +148,13 @@ class Registry:
     catalogs: tuple[str, ...] = ("triggers.catalog", "actions.catalog", "queries.catalog")
 
     def add(self, spec: TriggerSpec | ActionSpec | QuerySpec) -> None:
-        table: dict[str, Any]
-        if isinstance(spec, TriggerSpec):
-            table = self.triggers
-        elif isinstance(spec, ActionSpec):
-            table = self.actions
-        else:
-            table = self.queries
+        table: dict[str, Any] = (
+            self.triggers
+            if isinstance(spec, TriggerSpec)
+            else self.actions
+            if isinstance(spec, ActionSpec)
+            else self.queries
+        )
         if spec.slug in table:
             raise ValueError(f"{type(spec).__name__} {spec.slug!r} is declared twice")
         table[spec.slug] = spec

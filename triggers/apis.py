@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,7 +51,7 @@ class TriggerFieldValidateApi(UserApi):
     def post(self, request: Request, slug: str, field: str) -> Response:
         spec = lookup_field(_trigger(slug), field, "trigger")
         message = spec.check(request.user, request.data.get("value"))
-        body = {"valid": True} if message is None else {"valid": False, "message": message}
+        body: dict[str, Any] = {"valid": True} if message is None else {"valid": False, "message": message}
         return Response({"data": body})
 
 

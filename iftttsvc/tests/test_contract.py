@@ -33,11 +33,20 @@ def poll(ifttt: Any, slug: str, fields: dict[str, Any] | None, **body: Any) -> A
 
 
 def test_the_catalog_is_the_products() -> None:
-    assert TRIGGERS == sorted(
-        ["device_switched_on", "device_switched_off", "temperature_rises_above", "motion_detected", "new_device_added"]
+    assert (
+        sorted(
+            [
+                "device_switched_on",
+                "device_switched_off",
+                "temperature_rises_above",
+                "motion_detected",
+                "new_device_added",
+            ]
+        )
+        == TRIGGERS
     )
-    assert ACTIONS == sorted(["switch_on", "switch_off", "set_temperature", "set_light_color"])
-    assert QUERIES == sorted(["list_devices", "device_history", "current_temperature"])
+    assert sorted(["switch_on", "switch_off", "set_temperature", "set_light_color"]) == ACTIONS
+    assert sorted(["list_devices", "device_history", "current_temperature"]) == QUERIES
 
 
 @pytest.mark.parametrize("slug", TRIGGERS)
