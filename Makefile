@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-postgres lint format demo bench-poll clean
+.PHONY: install run test test-postgres lint format demo bench-poll bench-realtime bench-oauth bench-scripts screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ test: install
 test-postgres: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/iftttsvc} $(PY) -m pytest $(PYTEST_ARGS)
 
+## Watch an Applet work against `make run` (start that first, in another terminal): "when the desk lamp
+## switches on, set the hall light to blue". For instant runs, start it as
+## IFTTT_REALTIME_URL=http://127.0.0.1:8465/v1/notifications make run
+demo: install
+	$(PY) manage.py ifttt_applet --url http://127.0.0.1:$(PORT) --user demo --password demo-password \
+		--trigger device_switched_on --trigger-field "device=Desk lamp" \
+		--action set_light_color --action-field "lights=Hall light" --action-field color=blue \
+		--realtime-port 8465 --poll-every 5 --nudge-after 15 --nudge-action switch_off --nudge-action switch_on \
+		--hint "Switch the Desk lamp on at http://127.0.0.1:$(PORT)/account/ (demo / demo-password) and watch. Ctrl-C stops."
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -41,6 +51,19 @@ format: install
 
 bench-poll: install
 	$(PY) bench/poll.py
+
+bench-realtime: install
+	$(PY) bench/realtime.py
+
+bench-oauth: install
+	$(PY) bench/oauth.py
+
+bench-scripts: install
+	$(PY) bench/scripts.py
+
+## Refresh docs/consent.png from the browser test
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py -q
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

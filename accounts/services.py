@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import get_hasher, make_password
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, Application, RefreshToken
+from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
+
+from .hashers import ClientSecretHasher
 
 IFTTT_APPLICATION_NAME = "IFTTT"
 
@@ -24,13 +29,35 @@ def ifttt_application_ensure() -> Application:
     application.client_type = Application.CLIENT_CONFIDENTIAL
     application.authorization_grant_type = Application.GRANT_AUTHORIZATION_CODE
     application.redirect_uris = settings.IFTTT_REDIRECT_URI
-    # The provider hashes secrets on save; only re-set it when it no longer matches the setting.
-    if not application.pk or not _secret_matches(application, settings.IFTTT_CLIENT_SECRET):
-        application.client_secret = settings.IFTTT_CLIENT_SECRET
+    # The provider hashes secrets on save; only re-set it when it no longer matches the setting, or
+    # when it is stored with the slow password hash (see accounts/hashers.py).
+    if (
+        not application.pk
+        or not _secret_matches(application, settings.IFTTT_CLIENT_SECRET)
+        or (application.hash_client_secret and not _secret_hashed_fast(application.client_secret))
+    ):
+        application.client_secret = _client_secret_hash(settings.IFTTT_CLIENT_SECRET)
     application.skip_authorization = False
     application.algorithm = ""
     application.save()
     return application
+
+
+def _client_secret_hash(secret: str) -> str:
+    """The secret hashed for storage with ClientSecretHasher, or as given (the provider then hashes it
+    with the default password hasher) where that hasher is not configured."""
+    try:
+        return make_password(secret, hasher=ClientSecretHasher.algorithm)
+    except ValueError:
+        return secret
+
+
+def _secret_hashed_fast(stored: str) -> bool:
+    try:
+        hasher = get_hasher(ClientSecretHasher.algorithm)
+    except ValueError:
+        return True  # not configured: whatever the provider stored is as good as it gets
+    return stored.startswith(f"{hasher.algorithm}$")
 
 
 def _secret_matches(application: Application, secret: str) -> bool:
@@ -67,3 +94,63 @@ def ifttt_token_get_or_issue(*, user: Any) -> AccessToken:
         .first()
     )
     return token or ifttt_token_issue(user=user)
+
+
+def _tokens_delete(*, access_tokens: QuerySet[AccessToken], refresh_tokens: QuerySet[RefreshToken]) -> int:
+    """Delete access tokens, then refresh tokens; the number of tokens removed.
+
+    Deleted, not marked revoked: a refresh token marked revoked is still accepted for
+    REFRESH_TOKEN_GRACE_PERIOD_SECONDS (rotation's safety net), which must not apply to a revocation.
+    """
+    refresh_ids = list(refresh_tokens.values_list("id", flat=True))
+    related = Q(refresh_token__in=refresh_ids) | Q(source_refresh_token__in=refresh_ids)
+    access_deleted, _ = AccessToken.objects.filter(Q(pk__in=access_tokens.values("pk")) | related).delete()
+    refresh_deleted, _ = RefreshToken.objects.filter(id__in=refresh_ids).delete()
+    return access_deleted + refresh_deleted
+
+
+@transaction.atomic
+def oauth_token_revoke(*, token: str, application: Application) -> int:
+    """Revoke an access or refresh token of `application` and every token of the same grant.
+
+    A token of another application, or an unknown one, is left alone (RFC 7009 answers 200 either
+    way). Returns the number of tokens removed.
+    """
+    checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    access = AccessToken.objects.filter(token_checksum=checksum, application=application).first()
+    if access is not None:
+        refresh = (
+            RefreshToken.objects.filter(access_token=access).first()
+            or RefreshToken.objects.filter(pk=access.source_refresh_token_id).first()
+        )
+    else:
+        refresh = RefreshToken.objects.filter(token=token, application=application).first()
+    if access is None and refresh is None:
+        return 0
+    refresh_tokens = RefreshToken.objects.none()
+    if refresh is not None:
+        # Rotation keeps one family id across a grant's refresh tokens: revoke all its generations.
+        refresh_tokens = (
+            RefreshToken.objects.filter(application=application, token_family=refresh.token_family)
+            if refresh.token_family
+            else RefreshToken.objects.filter(pk=refresh.pk)
+        )
+    access_tokens = AccessToken.objects.filter(pk=access.pk) if access else AccessToken.objects.none()
+    return _tokens_delete(access_tokens=access_tokens, refresh_tokens=refresh_tokens)
+
+
+@transaction.atomic
+def ifttt_access_revoke(*, user: Any) -> int:
+    """Disconnect IFTTT from `user`'s account: every access and refresh token, and pending codes.
+
+    IFTTT's next call with any of them gets a 401 and its refresh attempts get `invalid_grant`, so
+    the user's Applets stop until they connect again. Returns the number of tokens removed.
+    """
+    application = Application.objects.filter(client_id=settings.IFTTT_CLIENT_ID).first()
+    if application is None:
+        return 0
+    Grant.objects.filter(user=user, application=application).delete()
+    return _tokens_delete(
+        access_tokens=AccessToken.objects.filter(user=user, application=application),
+        refresh_tokens=RefreshToken.objects.filter(user=user, application=application),
+    )

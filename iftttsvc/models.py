@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class ApiCall(models.Model):
@@ -27,6 +28,10 @@ class ApiCall(models.Model):
     # A trigger poll's event ids (IFTTT's meta.id), newest first: which events IFTTT was shown.
     event_ids = models.JSONField(default=list, blank=True)
     error_message = models.TextField(blank=True)
+    # The first 16 hex digits of the bearer token's SHA-256 (the start of the provider's own
+    # `token_checksum`): not the token, but enough to tell which token a refused (401) call used and
+    # so whose it was, and when each token was last used.
+    token_fingerprint = models.CharField(max_length=16, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -35,6 +40,11 @@ class ApiCall(models.Model):
             models.Index(fields=("trigger_identity", "-created_at"), name="apicall_identity_time"),
             models.Index(fields=("request_id",), name="apicall_request_id"),
             models.Index(fields=("endpoint", "-created_at"), name="apicall_endpoint_time"),
+            models.Index(fields=("token_fingerprint", "-created_at"), name="apicall_token_time"),
+            # Failed calls are few: the health page and the status filters read them from here.
+            models.Index(
+                fields=("status_code", "-created_at"), condition=Q(status_code__gte=400), name="apicall_failed_time"
+            ),
         ]
 
     def __str__(self) -> str:

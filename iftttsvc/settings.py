@@ -5,9 +5,12 @@ file and an embedded broker, with development keys; with `DJANGO_DEBUG=0` it ref
 the secrets are set.
 """
 
+from datetime import timedelta
+import os
 from pathlib import Path
 
 import environ
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -16,6 +19,12 @@ VAR_DIR = BASE_DIR / "var"  # local state: the SQLite file, the embedded broker'
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+
+def env_or(name: str, default: str) -> str:
+    """The variable's value, or `default` when it is unset or empty (as in a copied .env.example)."""
+    return os.environ.get(name) or default
+
+
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
 # Development defaults: safe only because production (DEBUG off) refuses to start with them.
@@ -23,26 +32,36 @@ _DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
 _DEV_SERVICE_KEY = "dev-service-key"
 _DEV_CLIENT_SECRET = "dev-client-secret"
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
+SECRET_KEY = env_or("DJANGO_SECRET_KEY", _DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- IFTTT -----------------------------------------------------------------------------------------
-IFTTT_SERVICE_SLUG = env.str("IFTTT_SERVICE_SLUG", default="smarthome")
-IFTTT_SERVICE_KEY = env.str("IFTTT_SERVICE_KEY", default=_DEV_SERVICE_KEY)
+IFTTT_SERVICE_SLUG = env_or("IFTTT_SERVICE_SLUG", "smarthome")
+IFTTT_SERVICE_KEY = env_or("IFTTT_SERVICE_KEY", _DEV_SERVICE_KEY)
 # IFTTT's staging copy of a service has a key of its own; both are accepted.
 IFTTT_STAGING_SERVICE_KEY = env.str("IFTTT_STAGING_SERVICE_KEY", default="")
-IFTTT_CLIENT_ID = env.str("IFTTT_CLIENT_ID", default="ifttt")
-IFTTT_CLIENT_SECRET = env.str("IFTTT_CLIENT_SECRET", default=_DEV_CLIENT_SECRET)
+IFTTT_CLIENT_ID = env_or("IFTTT_CLIENT_ID", "ifttt")
+IFTTT_CLIENT_SECRET = env_or("IFTTT_CLIENT_SECRET", _DEV_CLIENT_SECRET)
 IFTTT_REDIRECT_URI = f"https://ifttt.com/channels/{IFTTT_SERVICE_SLUG}/authorize"
 # An empty value turns Realtime notifications off (the test suite and offline development do this).
 IFTTT_REALTIME_URL = env.str("IFTTT_REALTIME_URL", default="https://realtime.ifttt.com/v1/notifications")
-IFTTT_CONNECT_URL = env.str("IFTTT_CONNECT_URL", default="https://connect.ifttt.com")
+IFTTT_CONNECT_URL = env_or("IFTTT_CONNECT_URL", "https://connect.ifttt.com")
+# Connect API client: per-attempt timeout (s), retries on 5xx/timeouts, first backoff delay (s, doubling).
+IFTTT_CONNECT_TIMEOUT = env.float("IFTTT_CONNECT_TIMEOUT", default=10.0)
+IFTTT_CONNECT_RETRIES = env.int("IFTTT_CONNECT_RETRIES", default=3)
+IFTTT_CONNECT_BACKOFF = env.float("IFTTT_CONNECT_BACKOFF", default=0.5)
+# Connection runtime scripts: IFTTT's 10 s limit, and a V8 heap cap per run.
+CONNECTIONS_SCRIPT_TIMEOUT = env.float("CONNECTIONS_SCRIPT_TIMEOUT", default=10.0)
+CONNECTIONS_SCRIPT_MEMORY_MB = env.int("CONNECTIONS_SCRIPT_MEMORY_MB", default=64)
 # The public base URL of this service, used for links IFTTT shows (action results, user/info url).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env_or("SITE_URL", f"http://127.0.0.1:{env_or('PORT', '8000')}").rstrip("/")
 # The largest JSON body the Service API and the device API accept.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_000_000)
 IFTTT_TRIGGER_DEFAULT_LIMIT = 50
+# The API log (every call IFTTT makes under /ifttt/, for support) and how long its rows are kept.
+IFTTT_API_LOG_ENABLED = env.bool("IFTTT_API_LOG_ENABLED", default=True)
+API_LOG_RETENTION_DAYS = env.int("API_LOG_RETENTION_DAYS", default=30)
 
 if not DEBUG:
     missing = [
@@ -69,13 +88,18 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "oauth2_provider",
+    "axes",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "iftttsvc",
     "accounts",
     "devices",
     "triggers",
     "actions",
     "queries",
+    "support",
+    "localifttt",
+    "connections",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +111,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "iftttsvc.middleware.ApiLogMiddleware",
+    "accounts.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes requires: it turns a throttled sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "iftttsvc.urls"
@@ -95,6 +123,21 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/account/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Failed sign-ins are throttled (django-axes): 5 failures for one username from one address pause
+# that pair for 15 minutes, so guessing a password is slow while others can still sign in.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# More attempts while locked out do not extend the pause: the page can say exactly when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.lockout_response"
+AXES_VERBOSE = False
 
 TEMPLATES = [
     {
@@ -112,7 +155,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": env.db_url_config(env_or("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
@@ -121,6 +164,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# People's passwords use Django's default hashers; OAuth client secrets (long random strings, checked
+# on every token call) use one salted SHA-256 instead: see accounts/hashers.py. Never list it first.
+PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, "accounts.hashers.ClientSecretHasher"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -167,6 +213,11 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI served from our own static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "iftttsvc.schema.ifttt_paths"],
 }
 
 
@@ -180,7 +231,10 @@ def _pkce_required(client_id: str) -> bool:
 # tokens never expire, and a rotated refresh token stays usable for a grace period because IFTTT
 # may lose the refresh response and retry with the old one.
 OAUTH2_PROVIDER = {
-    "SCOPES": {"ifttt": "Read your devices and events, switch devices, change temperatures and colours"},
+    "SCOPES": {
+        "ifttt": "See your devices and their history, switch devices on and off, "
+        "change thermostat temperatures and light colours"
+    },
     "DEFAULT_SCOPES": ["ifttt"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": 100 * 365 * 24 * 3600,
     "REFRESH_TOKEN_EXPIRE_SECONDS": None,
@@ -189,6 +243,10 @@ OAUTH2_PROVIDER = {
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 600,
     "PKCE_REQUIRED": _pkce_required,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if not DEBUG else ["http", "https"],
+    # Exact redirect-URI matching, revocation limited to the caller's own tokens and covering the
+    # whole grant, and Deny never redirecting to an unregistered URI (see accounts/oauth.py).
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth.ServiceOAuth2Validator",
+    "OAUTH2_BACKEND_CLASS": "accounts.oauth.ServiceOAuthLibCore",
 }
 
 # --- Celery ----------------------------------------------------------------------------------------
@@ -222,6 +280,35 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE["api-log-prune"] = {"task": "support.api_log_prune", "schedule": 24 * 3600}
+# Lets several deployments (or test runs) share one broker without taking each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# --- Realtime notifications --------------------------------------------------------------------------
+# Events for one identity within this many seconds are one notification, and an identity is notified
+# at most once per window. It is also the delay before the first notification, so keep it well under 1 s.
+REALTIME_COALESCE_SECONDS = env.float("REALTIME_COALESCE_SECONDS", default=0.3)
+# How often the sweep looks for identities whose notification was never enqueued (broker or worker
+# down) and for deliveries whose retry is due or whose worker died mid-send.
+REALTIME_SWEEP_SECONDS = env.float("REALTIME_SWEEP_SECONDS", default=5.0)
+REALTIME_TIMEOUT_SECONDS = env.float("REALTIME_TIMEOUT_SECONDS", default=10.0)
+# A worker owns a delivery this long per attempt; past it, the sweep assumes the worker died and resends.
+REALTIME_LEASE_SECONDS = env.float("REALTIME_LEASE_SECONDS", default=30.0)
+# Retries back off exponentially from this base (with jitter), up to REALTIME_MAX_ATTEMPTS attempts.
+REALTIME_BACKOFF_SECONDS = env.float("REALTIME_BACKOFF_SECONDS", default=2.0)
+REALTIME_MAX_ATTEMPTS = env.int("REALTIME_MAX_ATTEMPTS", default=8)
+# Identities IFTTT has not polled for this long are retired (never notified again until polled).
+TRIGGER_IDENTITY_RETIRE_DAYS = env.int("TRIGGER_IDENTITY_RETIRE_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["realtime-sweep"] = {
+    "task": "triggers.tasks.realtime_sweep",
+    "schedule": REALTIME_SWEEP_SECONDS,
+    "options": {"expires": max(REALTIME_SWEEP_SECONDS, 1.0)},
+}
+CELERY_BEAT_SCHEDULE["connections-work-sweep"] = {"task": "connections.work_sweep", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["trigger-identities-retire"] = {
+    "task": "triggers.tasks.trigger_identities_retire",
+    "schedule": 24 * 3600.0,
+}
 
 # --- Logging ---------------------------------------------------------------------------------------
 LOGGING = {

@@ -1,25 +1,32 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import views as accounts_views
 
 from . import apis
 
-ifttt_v1 = [
+ifttt_v1: list[URLPattern | URLResolver] = [
     path("status", apis.StatusApi.as_view(), name="status"),
     path("test/setup", apis.TestSetupApi.as_view(), name="test-setup"),
     path("user/info", apis.UserInfoApi.as_view(), name="user-info"),
     path("", include("triggers.urls")),
     path("", include("actions.urls")),
     path("", include("queries.urls")),
+    path("webhooks/", include("connections.urls")),
 ]
 
 urlpatterns = [
     path("ifttt/v1/", include((ifttt_v1, "ifttt"))),
+    # Our consent view first: it refuses unregistered redirect URIs where the toolkit's would not.
+    path("oauth/authorize/", accounts_views.AuthorizationView.as_view(), name="oauth-authorize"),
     path("oauth/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("", include("accounts.urls")),
+    path("admin/support/", include("support.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include("devices.urls")),
     re_path(r"^(ifttt|api/v1)/", apis.NoSuchEndpointApi.as_view()),
 ]
 

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -22,12 +24,22 @@ class TriggerIdentity(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # False when the feed was started from a long history and holds only its newest part.
     feed_complete = models.BooleanField(default=True)
+    # The Realtime outbox: set (if unset) in the transaction that puts an event on this identity's
+    # feed, cleared when a notification claims it. Events arriving while it is set coalesce into
+    # that one notification, and a broker outage loses nothing: the sweep finds what is still set.
+    notify_pending_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "trigger identities"
         indexes = [
             # Fan-out: the live identities of an event's owner.
             models.Index(fields=("user",), condition=Q(deleted_at__isnull=True), name="identity_live_by_user"),
+            # Realtime claims: the few identities waiting for a notification, oldest first.
+            models.Index(
+                fields=("notify_pending_since",),
+                condition=Q(notify_pending_since__isnull=False, deleted_at__isnull=True),
+                name="identity_notify_pending",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -57,3 +69,67 @@ class TriggerFeedItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identity_id} ← event {self.event_id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    SENDING = "sending", "Sending"
+    RETRYING = "retrying", "Waiting to retry"
+    DELIVERED = "delivered", "Delivered"
+    DROPPED = "dropped", "Dropped (IFTTT refused it)"
+    FAILED = "failed", "Failed (gave up retrying)"
+
+
+OPEN_DELIVERY_STATUSES = (DeliveryStatus.SENDING, DeliveryStatus.RETRYING)
+
+
+def _request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RealtimeDelivery(models.Model):
+    """One request to IFTTT's Realtime API and its attempts: what support reads to see a notification.
+
+    The row is the unit of work. It is created in the transaction that claims its identities, so
+    an identity is in exactly one delivery per pending period; `next_attempt_at` is the lease
+    while a worker sends it (a worker that dies mid-send lets the lease lapse and the sweep takes
+    over) and the retry time while it waits. Every attempt reuses `request_id` as X-Request-ID,
+    so a resend after a crash is recognisably the same notification.
+    """
+
+    request_id = models.CharField(max_length=32, unique=True, default=_request_id, editable=False)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.SENDING)
+    # The `trigger_identity` values sent (at most 1000, IFTTT's limit per request).
+    identities = models.JSONField(default=list)
+    identity_count = models.PositiveIntegerField(default=0)
+    # The same identities as rows, so support finds an identity's notifications by index.
+    trigger_identities = models.ManyToManyField(TriggerIdentity, related_name="realtime_deliveries", blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The oldest pending mark among the identities: where the notification's latency starts.
+    pending_since = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True, help_text="From the first event's commit to IFTTT's 2xx.")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "realtime deliveries"
+        ordering = ("-created_at", "-id")
+        indexes = [
+            # The sweep: open deliveries whose lease lapsed or whose retry is due.
+            models.Index(
+                fields=("next_attempt_at",),
+                condition=Q(status__in=OPEN_DELIVERY_STATUSES),
+                name="realtime_delivery_due",
+            ),
+            models.Index(fields=("-created_at",), name="realtime_delivery_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(identity_count__lte=1000), name="realtime_delivery_at_most_1000_identities"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} · {self.identity_count} identities · {self.get_status_display()}"

@@ -22,12 +22,19 @@ def trigger_events_list(
     if limit <= 0:
         return []
     if identity is not None:
-        items = (
+        # The newest `limit` ids come from a query of their own, which can only be answered by an
+        # index-only scan of (identity, occurred_at, event) that stops after `limit` rows. Joined in
+        # one query, PostgreSQL estimates a short feed for most identities and picks the plain
+        # identity index instead: it joins and sorts the whole feed, O(history) (bench/poll.py).
+        newest = (
             TriggerFeedItem.objects.filter(identity=identity)
-            .select_related("event__device")
-            .order_by("-occurred_at", "-event_id")[:limit]
+            .order_by("-occurred_at", "-event_id")
+            .values("event_id")[:limit]
         )
-        events = [item.event for item in items]
+        # The feed repeats each event's occurred_at, so this is the feed's order.
+        events = list(
+            DeviceEvent.objects.filter(pk__in=newest).select_related("device").order_by("-occurred_at", "-id")
+        )
         if len(events) == limit or identity.feed_complete:
             return events
     return list(spec.history(user, fields).select_related("device")[:limit])

@@ -21,6 +21,7 @@ from iftttsvc.errors import NotFound
 from iftttsvc.registry import Fields, TriggerSpec, registry
 
 from .models import TriggerFeedItem, TriggerIdentity
+from .realtime import realtime_pending_mark
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def feed_fan_out(events: Sequence[DeviceEvent]) -> list[int]:
     if items:
         TriggerFeedItem.objects.bulk_create(items, ignore_conflicts=True)
         ids = sorted(matched)
+        # The Realtime outbox mark, in this transaction: the notification exists exactly when the events do.
+        realtime_pending_mark(identity_ids=ids)
         for listener in feed_listeners:
             transaction.on_commit(lambda listener=listener: listener(ids))  # type: ignore[misc]
     return sorted(matched)
@@ -128,3 +131,8 @@ def feed_fan_out(events: Sequence[DeviceEvent]) -> list[int]:
 
 def on_events_recorded(sender: Any, events: Sequence[DeviceEvent], **kwargs: Any) -> None:
     feed_fan_out(events)
+
+
+def realtime_notification_resend(*, identity: TriggerIdentity) -> None:
+    """Ask IFTTT to poll `identity` now (support's "resend"): it goes through the same outbox as an event."""
+    realtime_pending_mark(identity_ids=[identity.pk])

@@ -228,3 +228,21 @@ def test_light_colours(ifttt: Any, setup_data: dict[str, Any], color: str, store
     fields = {**setup_data["samples"]["actions"]["set_light_color"], "color": color}
     assert ifttt.post("/ifttt/v1/actions/set_light_color", {"actionFields": fields}).status_code == 200
     assert Device.objects.get(public_id=fields["lights"]).color == stored
+
+
+def test_an_unexpected_error_is_a_500_in_the_envelope(ifttt: Any, monkeypatch: Any) -> None:
+    import dataclasses
+
+    from iftttsvc.registry import registry
+
+    def broken(event: Any, fields: Any) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    spec = registry.triggers["new_device_added"]
+    monkeypatch.setitem(registry.triggers, "new_device_added", dataclasses.replace(spec, render=broken))
+    ifttt.client.raise_request_exception = False
+    response = ifttt.post("/ifttt/v1/triggers/new_device_added", {"triggerFields": {}})
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert "went wrong" in response.json()["errors"][0]["message"]
+    assert "a bug" not in response.content.decode()  # no internals leak to IFTTT's users

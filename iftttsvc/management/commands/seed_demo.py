@@ -41,15 +41,15 @@ def _history(kind: str, start: Any, days: int, rng: random.Random) -> list[NewEv
                 events.append(NewEvent(type=EventType.SWITCHED_OFF, occurred_at=on_at + timedelta(minutes=30)))
         elif kind == DeviceKind.THERMOSTAT:
             for half_hour in range(48):
-                hour = half_hour / 2
-                reading = 19 + 3 * (1 if 7 <= hour <= 22 else 0) + rng.uniform(-1.5, 1.5)
+                hour_of_day = half_hour / 2
+                reading = 19.0 + 3 * (1 if 7 <= hour_of_day <= 22 else 0) + rng.uniform(-1.5, 1.5)
                 at = midnight + timedelta(minutes=30 * half_hour)
                 events.append(NewEvent(type=EventType.TEMPERATURE, value=round(reading, 1), occurred_at=at))
         elif kind == DeviceKind.MOTION_SENSOR:
             for _ in range(rng.randrange(3, 9)):
                 at = midnight + timedelta(hours=rng.uniform(0, 24))
                 events.append(NewEvent(type=EventType.MOTION, occurred_at=at))
-    events.sort(key=lambda e: e.occurred_at)
+    events.sort(key=lambda e: e.occurred_at or start)
     return events
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks. Each script here runs on its own: see bench/README.md."""

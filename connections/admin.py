@@ -1,0 +1,206 @@
+"""Admin: connections and their scripts (with "Test run"), users' connection state, webhooks, runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from accounts.models import User
+
+from .models import Connection, FiredTrigger, ScriptRun, UserConnection, WebhookDelivery
+from .services import script_test_run
+from .timezones import DEFAULT_RAILS_ZONE, zone_is_known
+
+SAMPLE_INGREDIENTS = {"title": "Street Art", "url": "https://example.com/video/1"}
+
+
+class ConnectionForm(forms.ModelForm):
+    class Meta:
+        model = Connection
+        fields = ("connection_id", "name", "script_enabled", "script", "configuration")
+        widgets = {
+            "script": forms.Textarea(
+                attrs={"rows": 24, "cols": 110, "spellcheck": "false", "style": "font-family: monospace;"}
+            ),
+        }
+        help_texts = {
+            "script": (
+                "JavaScript run on each fired trigger event. Globals: Trigger.id, Trigger.ingredients, "
+                "Meta.currentUserTime (moment-style), Connection.serviceUserId, .currentFeatureName, "
+                ".userFeatureId, .configuration; runAction(id, body) and performQuery(id, body) return Promises "
+                "of {statusCode, responseBody}. Limits: 10 s, 64 MB, 50 calls per run."
+            ),
+            "configuration": "Connection-level fields, the script's Connection.configuration (a JSON object).",
+        }
+
+    def clean_configuration(self) -> Any:
+        value = self.cleaned_data["configuration"]
+        if not isinstance(value, dict):
+            raise forms.ValidationError('The configuration must be a JSON object, such as {"foo": "bar"}.')
+        return value
+
+
+class TestRunForm(forms.Form):
+    trigger_id = forms.CharField(initial="youtube.new_liked_video", help_text="The script's Trigger.id.")
+    ingredients = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 90, "style": "font-family: monospace;"}),
+        initial=json.dumps(SAMPLE_INGREDIENTS, indent=2),
+        help_text="Trigger.ingredients, a JSON object.",
+    )
+    query_samples = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 90, "style": "font-family: monospace;"}),
+        initial=json.dumps({"youtube.get_videos_from_search": [{"title": "A video", "url": "https://example.com/a"}]}),
+        help_text='Rows each performQuery returns in the test, by query id: {"service.query": [{...}, ...]}.',
+    )
+    user = forms.CharField(required=False, help_text="Username or user id for Connection.serviceUserId (optional).")
+    timezone = forms.CharField(initial=DEFAULT_RAILS_ZONE, help_text="A Rails zone name or an IANA zone.")
+
+    def _json_object(self, name: str) -> dict[str, Any]:
+        raw = self.cleaned_data.get(name) or "{}"
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"This is not valid JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("This must be a JSON object, {…}.")
+        return value
+
+    def clean_ingredients(self) -> dict[str, Any]:
+        return self._json_object("ingredients")
+
+    def clean_query_samples(self) -> dict[str, Any]:
+        return self._json_object("query_samples")
+
+    def clean_user(self) -> Any:
+        name = (self.cleaned_data.get("user") or "").strip()
+        if not name:
+            return None
+        user = User.objects.filter(username=name).first() or User.objects.filter(public_id=name).first()
+        if user is None:
+            raise forms.ValidationError(f"No user has the username or id “{name}”.")
+        return user
+
+    def clean_timezone(self) -> str:
+        value = (self.cleaned_data.get("timezone") or "").strip()
+        if value and not zone_is_known(value):
+            raise forms.ValidationError(
+                f"“{value}” is not a time zone. Use e.g. “{DEFAULT_RAILS_ZONE}” or “Europe/Paris”."
+            )
+        return value
+
+
+class ScriptRunInline(admin.TabularInline):
+    model = ScriptRun
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("created_at", "is_test", "trigger_id", "outcome", "duration_ms", "link")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    show_change_link = False
+
+    def link(self, obj: ScriptRun) -> str:
+        url = reverse("admin:connections_scriptrun_change", args=[obj.pk])
+        return format_html('<a href="{}">details</a>', url)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).order_by("-created_at")
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    list_display = ("connection_id", "name", "script_enabled", "updated_at")
+    search_fields = ("connection_id", "name")
+    change_form_template = "admin/connections/connection/change_form.html"
+
+    def get_urls(self) -> list[Any]:
+        custom = [
+            path(
+                "<int:pk>/test-run/",
+                self.admin_site.admin_view(self.test_run_view),
+                name="connections_connection_test_run",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def test_run_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        connection = get_object_or_404(Connection, pk=pk)
+        if not self.has_change_permission(request, connection):
+            messages.error(request, "You may not run this connection's script.")
+            return HttpResponseRedirect(reverse("admin:connections_connection_changelist"))
+        run: ScriptRun | None = None
+        if request.method == "POST":
+            form = TestRunForm(request.POST)
+            if form.is_valid():
+                run = script_test_run(
+                    connection=connection,
+                    script=connection.script,
+                    trigger_id=form.cleaned_data["trigger_id"],
+                    ingredients=form.cleaned_data["ingredients"],
+                    query_samples=form.cleaned_data["query_samples"],
+                    user=form.cleaned_data["user"],
+                    zone_name=form.cleaned_data["timezone"],
+                )
+        else:
+            form = TestRunForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": connection,
+            "title": f"Test run: {connection}",
+            "form": form,
+            "run": run,
+            "calls_json": json.dumps(run.calls, indent=2) if run else "",
+        }
+        return TemplateResponse(request, "admin/connections/connection/test_run.html", context)
+
+
+@admin.register(UserConnection)
+class UserConnectionAdmin(admin.ModelAdmin):
+    list_display = ("user", "connection", "status", "timezone", "enabled_at", "disabled_at", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("user__username", "user__email", "user__public_id", "connection__connection_id")
+    raw_id_fields = ("user", "connection")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "type", "event", "user", "connection", "status", "message")
+    list_filter = ("status", "type", "event")
+    search_fields = ("request_id", "public_id", "user__username", "user__public_id", "connection__connection_id")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(FiredTrigger)
+class FiredTriggerAdmin(admin.ModelAdmin):
+    list_display = ("fired_at", "trigger_id", "user_connection", "script_state")
+    list_filter = ("script_state",)
+    search_fields = ("trigger_id", "user_feature_id", "user_connection__user__username")
+    readonly_fields = [f.name for f in FiredTrigger._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ScriptRun)
+class ScriptRunAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "connection", "user", "is_test", "trigger_id", "outcome", "duration_ms")
+    list_filter = ("outcome", "is_test")
+    search_fields = ("connection__connection_id", "trigger_id", "user__username", "user__public_id")
+    readonly_fields = [f.name for f in ScriptRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

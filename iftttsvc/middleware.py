@@ -1,0 +1,167 @@
+"""The API log: one `ApiCall` row for every call IFTTT makes under /ifttt/.
+
+The view classes note what only they know (slug, trigger identity, items and event ids returned)
+on the Django request through `api_log_note`; this middleware adds the timing, headers and outcome
+and writes the row with a single INSERT once the response has been sent. Tokens, keys and bodies are
+never stored: a bearer token is kept only as a short fingerprint of its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from .errors import IFTTT_PREFIX
+from .models import ApiCall
+
+logger = logging.getLogger(__name__)
+
+NOTE_ATTRIBUTE = "_api_log"
+FINGERPRINT_LENGTH = 16
+_ERROR_MESSAGE_LIMIT = 1000
+
+
+def token_fingerprint(raw_token: str) -> str:
+    """The start of the token's SHA-256: equals the start of the provider's `token_checksum`."""
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()[:FINGERPRINT_LENGTH]
+
+
+def api_log_note(request: Any, response: Any, view_kwargs: dict[str, Any]) -> None:
+    """Called by the Service API views as a response is finalised: note what the log row needs.
+
+    `request` is DRF's request; the note goes on the Django request beneath it. Reads only what is
+    already in memory (never parses the body again), so it costs microseconds.
+    """
+    django_request = getattr(request, "_request", request)
+    note: dict[str, Any] = {"slug": str(view_kwargs.get("slug", ""))[:100]}
+    user = request.__dict__.get("_user")
+    if user is not None and getattr(user, "pk", None) is not None:
+        note["user_id"] = user.pk
+    data = request.__dict__.get("_full_data")
+    identity = view_kwargs.get("identity")
+    if identity is None and isinstance(data, dict):
+        identity = data.get("trigger_identity")
+    if isinstance(identity, str):
+        note["trigger_identity"] = identity[:255]
+    body = getattr(response, "data", None)
+    if isinstance(body, dict):
+        items = body.get("data")
+        if isinstance(items, list):
+            note["items_returned"] = len(items)
+            if getattr(django_request.resolver_match, "url_name", "") == "trigger-poll":
+                note["event_ids"] = [
+                    item["meta"]["id"]
+                    for item in items
+                    if isinstance(item, dict) and isinstance(item.get("meta"), dict) and "id" in item["meta"]
+                ]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            note["error_message"] = str(errors[0].get("message", ""))[:_ERROR_MESSAGE_LIMIT]
+    setattr(django_request, NOTE_ATTRIBUTE, note)
+
+
+def _endpoint(request: HttpRequest) -> str:
+    match = request.resolver_match
+    name = match.url_name if match is not None else None
+    # Unknown paths resolve to the catch-all view, which has no name.
+    return (name or "unknown")[:40]
+
+
+def _fingerprint_from(request: HttpRequest) -> str:
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        return ""
+    return token_fingerprint(raw.strip())
+
+
+def _owner_of_fingerprint(fingerprint: str) -> int | None:
+    """Whose token a refused call used: the user of an earlier accepted call with that token."""
+    return (
+        ApiCall.objects.filter(token_fingerprint=fingerprint, user__isnull=False)
+        .order_by("-created_at")
+        .values_list("user_id", flat=True)
+        .first()
+    )
+
+
+class ApiLogMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(IFTTT_PREFIX) or not settings.IFTTT_API_LOG_ENABLED:
+            return self.get_response(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+
+        def record() -> None:
+            try:
+                self._record(request, response, duration_ms)
+            except Exception:  # the log must never cost IFTTT its answer
+                logger.exception("Could not record the API call to %s", request.path)
+
+        # Written when the server closes the response, after the body has gone to IFTTT, so the
+        # log adds nothing to the time IFTTT waits for its answer.
+        response._resource_closers.append(record)  # type: ignore[attr-defined]
+        return response
+
+    def _record(self, request: HttpRequest, response: HttpResponse, duration_ms: float) -> None:
+        note: dict[str, Any] = getattr(request, NOTE_ATTRIBUTE, {})
+        headers = request.headers
+        fingerprint = _fingerprint_from(request)
+        user_id = note.get("user_id")
+        if user_id is None and response.status_code == 401 and fingerprint:
+            user_id = _owner_of_fingerprint(fingerprint)
+        error_message = note.get("error_message", "")
+        if not error_message and response.status_code >= 400:
+            error_message = f"HTTP {response.status_code}"
+        call = ApiCall(
+            method=request.method or "",
+            path=request.path[:300],
+            endpoint=_endpoint(request),
+            slug=note.get("slug", ""),
+            status_code=response.status_code,
+            duration_ms=round(duration_ms, 2),
+            request_id=headers.get("X-Request-ID", "")[:64],
+            realtime=headers.get("X-IFTTT-Realtime", "") == "1",
+            test_mode=headers.get("IFTTT-Test-Mode", "") == "1",
+            user_id=user_id,
+            trigger_identity=note.get("trigger_identity", ""),
+            items_returned=note.get("items_returned"),
+            event_ids=note.get("event_ids", []),
+            error_message=error_message,
+            token_fingerprint=fingerprint,
+        )
+        _insert(call)
+
+
+def _insert(call: ApiCall) -> None:
+    """One INSERT, one round trip. On PostgreSQL its commit does not wait for the WAL to reach the
+    disk (`synchronous_commit` off for this statement's own transaction): a log row may be lost if the
+    database crashes in the next fraction of a second, but the poll does not pay a second disk flush
+    (its own UPDATE of the identity already paid one)."""
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        call.save(force_insert=True)
+        return
+    call.created_at = timezone.now()
+    fields = [f for f in ApiCall._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = [f.get_db_prep_save(getattr(call, f.attname), connection) for f in fields]
+    placeholders = ", ".join(["%s"] * len(values))
+    table = connection.ops.quote_name(ApiCall._meta.db_table)
+    with connection.cursor() as cursor:
+        # set_config(…, true) lasts until the end of this statement's transaction, which is its commit.
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {placeholders} "  # noqa: S608 - names from the model
+            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit",
+            values,
+        )

@@ -1,0 +1,44 @@
+"""Enqueueing background work from a request, without ever failing or stalling the request."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from celery import Task
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def task_enqueue(task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None) -> bool:
+    """Send `task` now; False if the broker could not take it.
+
+    The work it would do must already be recorded as a row a periodic sweep finds, so a broker
+    outage delays the work and loses nothing. kombu would otherwise keep reconnecting to a dead
+    broker for seconds inside the request, so the connection is tried once, briefly.
+    """
+    app = task.app
+    try:
+        if app.conf.task_always_eager:
+            task.apply(kwargs=kwargs or {})
+            return True
+        with cast(Any, app.producer_or_acquire()) as producer:
+            producer.connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
+            task.apply_async(
+                kwargs=kwargs or {},
+                countdown=countdown or 0.0,
+                queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                producer=producer,
+                retry=False,
+            )
+        return True
+    except Exception:
+        logger.warning("Could not enqueue %s; the periodic sweep will pick the work up.", task.name, exc_info=True)
+        return False
+
+
+def task_enqueue_on_commit(task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None) -> None:
+    """`task_enqueue` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: task_enqueue(task, kwargs=kwargs, countdown=countdown))

@@ -1,0 +1,78 @@
+"""The report of a run: one line per check for people, JSON and JUnit XML for CI."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from .suite import CheckResult
+
+MARKS = {"passed": "✓", "failed": "✗", "skipped": "–"}
+
+
+def result_lines(result: CheckResult) -> list[str]:
+    """The line for one check; a failure adds its reason and every request and response it made."""
+    line = f"{result.title} {MARKS[result.outcome]}"
+    if result.outcome == "skipped":
+        return [f"{line} (skipped: {result.message})"]
+    if result.outcome == "passed":
+        return [line]
+    lines = [line, textwrap.indent(result.message, "    ")]
+    for exchange in result.exchanges:
+        lines.append(textwrap.indent(exchange.describe(), "    "))
+    return lines
+
+
+def summary(results: list[CheckResult]) -> dict[str, int]:
+    counts = Counter(r.outcome for r in results)
+    return {"passed": counts["passed"], "failed": counts["failed"], "skipped": counts["skipped"]}
+
+
+def summary_line(results: list[CheckResult]) -> str:
+    counts = summary(results)
+    text = f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    return text
+
+
+def as_json(results: list[CheckResult], *, target: str) -> str:
+    body: dict[str, Any] = {
+        "target": target,
+        **summary(results),
+        "checks": [
+            {
+                "check": r.title,
+                "group": r.group,
+                "name": r.name,
+                "outcome": r.outcome,
+                "message": r.message,
+                "exchanges": [e.as_dict() for e in r.exchanges] if r.outcome == "failed" else [],
+            }
+            for r in results
+        ],
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False)
+
+
+def as_junit(results: list[CheckResult], *, target: str) -> bytes:
+    counts = summary(results)
+    suites = ET.Element("testsuites", name="ifttt_check")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"IFTTT endpoint checks against {target}",
+        tests=str(len(results)),
+        failures=str(counts["failed"]),
+        skipped=str(counts["skipped"]),
+        errors="0",
+    )
+    for result in results:
+        case = ET.SubElement(suite, "testcase", classname=result.group.replace(" › ", "."), name=result.name)
+        if result.outcome == "failed":
+            failure = ET.SubElement(case, "failure", message=result.message)
+            failure.text = "\n\n".join(e.describe() for e in result.exchanges)
+        elif result.outcome == "skipped":
+            ET.SubElement(case, "skipped", message=result.message)
+    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,108 @@
+"""The API log: what each call IFTTT makes leaves behind, and what it never keeps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+from oauth2_provider.models import AccessToken
+
+from conftest import IftttClient
+from devices.models import EventSource
+from devices.services import device_switch
+from iftttsvc.models import ApiCall
+from support.services import api_log_prune
+
+
+def _poll(ifttt: IftttClient, life: Any, **headers: str) -> Any:
+    body = {"trigger_identity": "ti-lamp-on", "triggerFields": {"device": life.lamp.public_id}, "limit": 5}
+    return ifttt.post("/ifttt/v1/triggers/device_switched_on", body, **headers)
+
+
+def test_a_poll_is_logged_with_the_event_ids_it_returned(client: Client, life: Any) -> None:
+    device_switch(device=life.lamp, on=True, source=EventSource.DEVICE)
+    device_switch(device=life.lamp, on=False, source=EventSource.DEVICE)
+    device_switch(device=life.lamp, on=True, source=EventSource.DEVICE)
+    ifttt = IftttClient(client, life.token)
+    response = _poll(ifttt, life, HTTP_X_IFTTT_REALTIME="1", HTTP_IFTTT_TEST_MODE="1")
+    assert response.status_code == 200
+    returned = [item["meta"]["id"] for item in response.json()["data"]]
+    assert len(returned) == 2
+    call = ApiCall.objects.latest("id")
+    assert call.endpoint == "trigger-poll"
+    assert call.slug == "device_switched_on"
+    assert call.status_code == 200
+    assert call.user == life.user
+    assert call.trigger_identity == "ti-lamp-on"
+    assert call.items_returned == 2
+    assert call.event_ids == returned
+    assert call.request_id == "0123456789abcdef0123456789abcdef"
+    assert call.realtime and call.test_mode
+    assert call.duration_ms > 0
+    assert call.error_message == ""
+
+
+def test_tokens_and_bodies_are_never_stored(client: Client, life: Any) -> None:
+    _poll(IftttClient(client, life.token), life)
+    client.get("/ifttt/v1/status", HTTP_IFTTT_SERVICE_KEY="test-service-key")
+    for call in ApiCall.objects.all():
+        stored = " ".join(str(getattr(call, f.attname)) for f in ApiCall._meta.concrete_fields)
+        assert life.token not in stored
+        assert "test-service-key" not in stored
+        assert "triggerFields" not in stored
+
+
+def test_a_refused_token_is_logged_against_its_user(client: Client, life: Any) -> None:
+    ifttt = IftttClient(client, life.token)
+    assert _poll(ifttt, life).status_code == 200
+    AccessToken.objects.filter(user=life.user).delete()  # revoked
+    assert _poll(ifttt, life).status_code == 401
+    refused = ApiCall.objects.latest("id")
+    assert refused.status_code == 401
+    assert refused.user == life.user
+    assert "revoked" in refused.error_message
+
+
+def test_errors_keep_the_message_ifttt_was_given(client: Client, life: Any) -> None:
+    ifttt = IftttClient(client, life.token)
+    assert ifttt.post("/ifttt/v1/triggers/device_switched_on", "{not json").status_code == 400
+    assert ifttt.post("/ifttt/v1/triggers/no_such_trigger", {}).status_code == 404
+    bad_json, unknown = ApiCall.objects.order_by("id")[1:3]
+    assert bad_json.status_code == 400 and bad_json.error_message
+    assert unknown.slug == "no_such_trigger" and "no trigger named" in unknown.error_message
+    assert ifttt.get("/ifttt/v1/nowhere").status_code == 404
+    assert ApiCall.objects.latest("id").endpoint == "unknown"
+
+
+def test_only_ifttt_calls_are_logged_and_the_log_can_be_turned_off(client: Client, life: Any, settings: Any) -> None:
+    before = ApiCall.objects.count()
+    client.get("/accounts/login/")
+    assert ApiCall.objects.count() == before
+    settings.IFTTT_API_LOG_ENABLED = False
+    assert _poll(IftttClient(client, life.token), life).status_code == 200
+    assert ApiCall.objects.count() == before
+
+
+def test_old_rows_are_pruned_and_recent_ones_kept(life: Any, settings: Any) -> None:
+    settings.API_LOG_RETENTION_DAYS = 30
+    old = ApiCall.objects.create(
+        method="GET", path="/ifttt/v1/status", endpoint="status", status_code=200, duration_ms=1
+    )
+    ApiCall.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
+    assert api_log_prune() == 1
+    assert not ApiCall.objects.filter(pk=old.pk).exists()
+    assert ApiCall.objects.filter(request_id="req-poll-1").exists()
+    out = StringIO()
+    call_command("api_log_prune", "--days", "0", stdout=out)
+    assert "Done: 1 row(s) deleted." in out.getvalue()
+
+
+def test_pruning_is_scheduled(settings: Any) -> None:
+    from support.tasks import api_log_prune_task
+
+    # Beat sends the task by name: the schedule must name the task that exists.
+    assert settings.CELERY_BEAT_SCHEDULE["api-log-prune"]["task"] == api_log_prune_task.name

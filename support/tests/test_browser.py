@@ -1,0 +1,110 @@
+"""A support person's walk through the diagnosis page in a real browser (Chromium, via Playwright)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from conftest import IftttClient
+from devices.models import EventSource
+from devices.services import device_switch
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+PORTS = range(8432, 8450)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    for port in PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("No free port in 8432-8449 for the live server; stop whatever holds them and retry.")
+
+
+@pytest.fixture
+def site(transactional_db: Any) -> Iterator[str]:
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer(f"127.0.0.1:{_free_port()}", start=False)
+    server._live_server_modified_settings.enable()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        server._live_server_modified_settings.disable()
+
+
+@pytest.fixture
+def page(require_chromium: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=require_chromium, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 900})
+            tab.set_default_timeout(15_000)
+            yield tab
+        finally:
+            browser.close()
+
+
+def test_support_finds_why_an_applet_did_not_run(site: str, page: Any, life: Any, support_user: Any) -> None:
+    support_user.set_password("support-password-1")
+    support_user.save()
+    # IFTTT polled once, then the lamp was switched on: the event is waiting for IFTTT's next poll.
+    ifttt = IftttClient(Client(), life.token)
+    body = {"trigger_identity": "ti-lamp-on", "triggerFields": {"device": life.lamp.public_id}}
+    assert ifttt.post("/ifttt/v1/triggers/device_switched_on", body).status_code == 200
+    device_switch(device=life.lamp, on=True, source=EventSource.DEVICE)
+
+    page.goto(f"{site}/admin/support/diagnosis/")
+    page.fill("#id_username", "sam")
+    page.fill("#id_password", "support-password-1")
+    page.click("input[type=submit]")
+
+    page.fill("input[name=user]", "carol@example.com")
+    page.select_option("select[name=trigger]", "device_switched_on")
+    page.click("text=Diagnose")
+
+    conclusions = page.locator("#conclusions")
+    assert "1 matching event(s)" in conclusions.inner_text()
+    assert "have not been returned to IFTTT yet" in conclusions.inner_text()
+    chart = page.locator("#timeline-chart svg")
+    assert chart.is_visible()
+    assert page.locator("#timeline-chart svg .mark").count() >= 2  # the event and the poll
+    assert "0123456789abcdef0123456789abcdef" in page.locator("#polls").inner_text()  # X-Request-ID
+    assert "200" in page.locator("#polls").inner_text()
+    assert "Switched on" in page.locator("#events").inner_text()
+    page.screenshot(path=str(life_screenshot_path()), full_page=True)
+
+    # The identity link leads to its admin page, which links straight back to the diagnosis.
+    page.click("#identity a:text('ti-lamp-on')")
+    assert "ti-lamp-on" in page.title() or "trigger identity" in page.title().lower()
+    page.click("text=Diagnose")
+    assert page.locator("#conclusions").is_visible()
+
+
+def life_screenshot_path() -> Any:
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.gettempdir()) / "support-diagnosis.png"
