@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-postgres lint format demo bench-poll bench-realtime bench-oauth bench-scripts screenshots clean
+.PHONY: install run test test-postgres lint format demo bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,14 @@ bench-oauth: install
 
 bench-scripts: install
 	$(PY) bench/scripts.py
+
+## Admin pages on 1M events + 1M API-log rows in PostgreSQL (about 5 minutes)
+bench-admin: install
+	$(PY) bench/admin.py
+
+## What the API log costs a trigger poll (on and off in one run)
+bench-api-log: install
+	$(PY) bench/api_log.py
 
 ## Refresh docs/consent.png from the browser test
 screenshots: install

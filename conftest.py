@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -124,3 +124,70 @@ def make_user(db: Any) -> Callable[..., Any]:
         return User.objects.create_user(username, f"{username}@example.com", "correct-horse-battery", **extra)
 
     return make
+
+
+# Debian's Chromium as root on a machine with no outside network: no sandbox, and none of the
+# background connections (updates, sync) that would only be refused.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LIVE_SERVER_PORTS = range(8300, 8350)
+
+
+def free_port(ports: Iterable[int]) -> int:
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"No free port in {ports}; stop whatever holds them and retry.")
+
+
+@pytest.fixture
+def live_site(transactional_db: Any) -> Iterator[str]:
+    """The whole site served over real HTTP on 127.0.0.1."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer(f"127.0.0.1:{free_port(LIVE_SERVER_PORTS)}", start=False)
+    server._live_server_modified_settings.enable()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        server._live_server_modified_settings.disable()
+
+
+@pytest.fixture
+def chromium_extra_args() -> list[str]:
+    """Override in a test module to start Chromium with more flags."""
+    return []
+
+
+@pytest.fixture
+def chromium(require_chromium: str, chromium_extra_args: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright. Ask for the test's data before this fixture: once
+    Playwright runs, this thread is inside its event loop, and Django would open a second database
+    connection there."""
+    # Playwright's sync API runs an event loop on this thread; an ORM call made while it runs is still
+    # a plain synchronous call, which Django would otherwise refuse.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=require_chromium, args=CHROMIUM_ARGS + chromium_extra_args)
+        try:
+            yield browser
+        finally:
+            browser.close()
+            # Close, in this context, the connection the test's queries used while the loop ran, or
+            # it outlives the test database.
+            connections.close_all()

@@ -19,6 +19,10 @@ class User(AbstractUser):
     # The isolated account that test/setup prepares for IFTTT's endpoint tests.
     is_ifttt_test_user = models.BooleanField(default=False)
 
+    class Meta:
+        # Support finds people by email first.
+        indexes = [models.Index(fields=("email",), name="user_email")]
+
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.email or self.username

@@ -19,6 +19,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from .db import ASYNC_COMMIT_FROM, async_commit_available
 from .errors import IFTTT_PREFIX
 from .models import ApiCall
 
@@ -149,7 +150,7 @@ def _insert(call: ApiCall) -> None:
     disk (`synchronous_commit` off for this statement's own transaction): a log row may be lost if the
     database crashes in the next fraction of a second, but the poll does not pay a second disk flush
     (its own UPDATE of the identity already paid one)."""
-    if connection.vendor != "postgresql" or not connection.get_autocommit():
+    if not async_commit_available():
         call.save(force_insert=True)
         return
     call.created_at = timezone.now()
@@ -159,9 +160,7 @@ def _insert(call: ApiCall) -> None:
     placeholders = ", ".join(["%s"] * len(values))
     table = connection.ops.quote_name(ApiCall._meta.db_table)
     with connection.cursor() as cursor:
-        # set_config(…, true) lasts until the end of this statement's transaction, which is its commit.
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {placeholders} "  # noqa: S608 - names from the model
-            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit",
+            f"INSERT INTO {table} ({columns}) SELECT {placeholders} FROM {ASYNC_COMMIT_FROM}",  # noqa: S608 - names from the model
             values,
         )

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -21,6 +21,37 @@ if TYPE_CHECKING:
     from .fixtures import EndpointTestsFixture
 
 Fields = Mapping[str, Any]
+
+
+class TimelineDevice(Protocol):
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def room(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+class TimelineEvent(Protocol):
+    """What rendering a trigger's ingredients reads of an event: a DeviceEvent, or the lighter row a
+    poll builds from its feed query (triggers.selectors.FeedEvent)."""
+
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> Any: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def device(self) -> TimelineDevice: ...
+
+
 # A dropdown option: {"label", "value"}, or a group {"label", "values": [options]} (one level deep).
 Option = dict[str, Any]
 
@@ -101,7 +132,7 @@ class TriggerSpec(Declaration):
     # backfill a new identity's feed and for polls that carry no trigger_identity.
     history: Callable[[Any, Fields], QuerySet[DeviceEvent]]
     # The ingredients of one event (keys: the ingredient slugs).
-    render: Callable[[DeviceEvent, Fields], dict[str, Any]]
+    render: Callable[[TimelineEvent, Fields], dict[str, Any]]
     # test/setup: valid field values for the test user's fixture, and a valid/invalid pair per
     # validated field.
     sample: Callable[[EndpointTestsFixture], dict[str, Any]]

@@ -5,8 +5,8 @@ file and an embedded broker, with development keys; with `DJANGO_DEBUG=0` it ref
 the secrets are set.
 """
 
-from datetime import timedelta
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ

@@ -13,7 +13,7 @@ from iftttsvc.errors import BadRequest
 from iftttsvc.registry import TriggerSpec, registry
 
 from .selectors import trigger_events_list, trigger_item
-from .services import trigger_identity_delete, trigger_identity_record
+from .services import trigger_identity_delete, trigger_identity_record, trigger_identity_touch
 
 
 def _trigger(slug: str) -> TriggerSpec:
@@ -26,18 +26,20 @@ class TriggerPollApi(UserApi):
         spec = _trigger(slug)
         fields = body_fields(request, "triggerFields", required=bool(spec.fields))
         limit = body_limit(request, default=settings.IFTTT_TRIGGER_DEFAULT_LIMIT)
-        problems = spec.check_fields(request.user, fields)
-        if problems:
-            raise BadRequest(" ".join(problems.values()))
         # Only the declared fields identify the timeline; anything else IFTTT adds is ignored.
-        values = {f.slug: fields[f.slug] for f in spec.fields}
-        identity_value = request.data.get("trigger_identity")
-        identity = trigger_identity_record(
-            identity=identity_value if isinstance(identity_value, str) else None,
-            user=request.user,
-            spec=spec,
-            fields=values,
+        values = {f.slug: fields.get(f.slug) for f in spec.fields}
+        raw_identity = request.data.get("trigger_identity")
+        identity_value = raw_identity if isinstance(raw_identity, str) and raw_identity else None
+        identity = (
+            trigger_identity_touch(identity=identity_value, user=request.user, spec=spec, fields=values)
+            if identity_value
+            else None
         )
+        if identity is None:
+            problems = spec.check_fields(request.user, values)
+            if problems:
+                raise BadRequest(" ".join(problems.values()))
+            identity = trigger_identity_record(identity=identity_value, user=request.user, spec=spec, fields=values)
         events = trigger_events_list(spec=spec, user=request.user, fields=values, identity=identity, limit=limit)
         return Response({"data": [trigger_item(spec, event, values) for event in events]})
 

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from devices.models import SWITCHABLE_KINDS, DeviceEvent, DeviceKind, EventType
 from iftttsvc.fields import device_field, number_problem, parse_number
 from iftttsvc.fixtures import EndpointTestsFixture
-from iftttsvc.registry import Fields, FieldSpec, Ingredient, TriggerSpec, iso, registry
+from iftttsvc.registry import Fields, FieldSpec, Ingredient, TimelineEvent, TriggerSpec, iso, registry
 
 THRESHOLD_RANGE = (-40.0, 100.0)
 
@@ -24,7 +24,7 @@ def _is_device_event(event: DeviceEvent, fields: Fields, event_type: str) -> boo
     return event.type == event_type and event.device.public_id == fields.get("device")
 
 
-def _device_ingredients(event: DeviceEvent) -> dict[str, Any]:
+def _device_ingredients(event: TimelineEvent) -> dict[str, Any]:
     return {"device_id": event.device.public_id, "device_name": event.device.name, "room": event.device.room}
 
 

@@ -8,15 +8,17 @@ identity is first seen (`_feed_backfill`).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from devices.models import DeviceEvent
+from iftttsvc.db import ASYNC_COMMIT_FROM, async_commit_available
 from iftttsvc.errors import NotFound
 from iftttsvc.registry import Fields, TriggerSpec, registry
 
@@ -43,6 +45,48 @@ def _feed_backfill(identity: TriggerIdentity, spec: TriggerSpec) -> None:
     if identity.feed_complete != complete:
         identity.feed_complete = complete
         identity.save(update_fields=["feed_complete"])
+
+
+def trigger_identity_touch(*, identity: str, user: Any, spec: TriggerSpec, fields: Fields) -> TriggerIdentity | None:
+    """A poll's fast path: mark a known, live identity of this user, trigger and fields as polled.
+
+    One statement. None when the identity is anything else (new, deleted, another user's, other
+    fields): the caller then validates the fields and takes `trigger_identity_record`. Its fields
+    were validated when it was recorded, so a poll of a known identity does not check them again.
+    """
+    now = timezone.now()
+    if async_commit_available():
+        # Last-polled is bookkeeping: its commit need not wait for the disk (see iftttsvc.db).
+        table = connection.ops.quote_name(TriggerIdentity._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET last_polled_at = %s FROM {ASYNC_COMMIT_FROM} "  # noqa: S608 - names from the model
+                "WHERE identity = %s AND user_id = %s AND deleted_at IS NULL "
+                "RETURNING id, trigger_slug, fields, feed_complete",
+                [now, identity, user.pk],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        pk, slug, stored, complete = row
+        stored = json.loads(stored) if isinstance(stored, str) else stored
+        current = TriggerIdentity(
+            pk=pk, identity=identity, user_id=user.pk, trigger_slug=slug, fields=stored, feed_complete=complete
+        )
+    else:
+        found = (
+            TriggerIdentity.objects.filter(identity=identity, user=user, deleted_at__isnull=True)
+            .only("id", "identity", "user_id", "trigger_slug", "fields", "feed_complete")
+            .first()
+        )
+        if found is None:
+            return None
+        TriggerIdentity.objects.filter(pk=found.pk).update(last_polled_at=now)
+        current = found
+    if current.trigger_slug != spec.slug or current.fields != dict(fields):
+        return None
+    current.last_polled_at = now
+    return current
 
 
 def trigger_identity_record(

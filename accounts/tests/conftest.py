@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -19,7 +17,6 @@ CLIENT_SECRET = "ifttt-test-client-secret"
 STATE = "a00caec8dbd08e50"
 PASSWORD = "correct-horse-battery"  # what the root conftest's make_user sets
 # Ports the browser tests' live server may use.
-LIVE_SERVER_PORTS = range(8300, 8350)
 
 
 @pytest.fixture
@@ -112,32 +109,6 @@ def signed_in(client: Client, make_user: Any) -> tuple[Client, Any]:
     user = make_user("alice", first_name="Alice", last_name="Example")
     client.force_login(user)
     return client, user
-
-
-def _free_port() -> int:
-    for port in LIVE_SERVER_PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("No free port in 8300-8349 for the live server; stop whatever holds them and retry.")
-
-
-@pytest.fixture
-def live_site(transactional_db: Any, settings: Any) -> Iterator[str]:
-    """The whole site served over real HTTP on 127.0.0.1, on one of this suite's ports."""
-    from pytest_django.live_server_helper import LiveServer
-
-    server = LiveServer(f"127.0.0.1:{_free_port()}", start=False)
-    server._live_server_modified_settings.enable()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        server._live_server_modified_settings.disable()
 
 
 @pytest.fixture(autouse=True)

@@ -25,16 +25,6 @@ from .conftest import CLIENT_SECRET, PASSWORD, STATE, authorize_url
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # The redirect to IFTTT is observed, never delivered.
-    "--host-resolver-rules=MAP ifttt.com ~NOTFOUND",
-]
 PHONE = {"width": 375, "height": 812}
 
 
@@ -50,22 +40,16 @@ def bob(make_user: Any) -> Any:
     return make_user("bob", first_name="Bob")
 
 
-# The tests ask for their data before `browser`: once Playwright runs, this thread is inside its event
-# loop, where Django would open a second database connection that nothing closes.
 @pytest.fixture
-def browser(require_chromium: str, live_site: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Chromium, closed before the live site stops, so no open connection outlives the server."""
-    # Playwright's sync API runs an event loop on this thread; an ORM call made while it runs is still
-    # a plain synchronous call, which Django would otherwise refuse.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
+def chromium_extra_args() -> list[str]:
+    # The redirect to IFTTT is observed, never delivered.
+    return ["--host-resolver-rules=MAP ifttt.com ~NOTFOUND"]
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=require_chromium, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+
+@pytest.fixture
+def browser(live_site: str, chromium: Any) -> Any:
+    """Chromium, closed before the live site stops, so no open connection outlives the server."""
+    return chromium
 
 
 class Visit:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,14 +12,6 @@ from connections.models import Connection, ScriptRun
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct-horse-battery"
 
 SCRIPT = """const title = Trigger.ingredients.title;
@@ -31,31 +22,6 @@ for (const video of found.responseBody.data) {
 }"""
 
 
-def _free_port() -> int:
-    for port in range(8549, 8499, -1):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("No free port in 8500-8549")
-
-
-@pytest.fixture
-def live_site(transactional_db: Any) -> Iterator[str]:
-    from pytest_django.live_server_helper import LiveServer
-
-    server = LiveServer(f"127.0.0.1:{_free_port()}", start=False)
-    server._live_server_modified_settings.enable()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        server._live_server_modified_settings.disable()
-
-
 @pytest.fixture
 def data(live_site: str, django_user_model: Any) -> Connection:
     django_user_model.objects.create_superuser("dev", "dev@example.com", PASSWORD)
@@ -63,27 +29,14 @@ def data(live_site: str, django_user_model: Any) -> Connection:
 
 
 @pytest.fixture
-def page(data: Connection, require_chromium: str, live_site: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=require_chromium, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(20_000)
-            tab = context.new_page()
-            outside: list[str] = []
-            tab.on("request", lambda r: None if r.url.startswith(live_site) else outside.append(r.url))
-            yield tab
-            assert outside == []
-        finally:
-            # While Playwright's loop runs, the test's own queries used a connection of their own;
-            # close it here, in the same context, or it outlives the test database.
-            from django.db import connections
-
-            connections.close_all()
-            browser.close()
+def page(data: Connection, live_site: str, chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context()
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    outside: list[str] = []
+    tab.on("request", lambda r: None if r.url.startswith(live_site) else outside.append(r.url))
+    yield tab
+    assert outside == [], "the admin loaded something from outside the service"
 
 
 def test_edit_a_script_and_test_run_it(page: Any, live_site: str, data: Connection) -> None:

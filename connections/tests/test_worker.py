@@ -119,7 +119,9 @@ def test_a_worker_survives_hostile_scripts(worker, make_user, connect_api):
     fired = {cid: _fired(make_user, cid, script) for cid, script in SCRIPTS.items()}
     connect_api.connection_id = "conn-1"
     connect_api.enabled_users.add(fired["conn-1"].user_connection.user.public_id)
-    sender = Celery(broker=REDIS_URL)
+    # Not the current app: `shared_task`s resolve through the current app, and later tests' tasks
+    # would otherwise be published to this broker.
+    sender = Celery(broker=REDIS_URL, set_as_current=False)
     # The good script goes last: it runs only if the worker lived through the others.
     for cid in ("conn-bomb", "conn-huge", "conn-loop", "conn-1"):
         sender.send_task("connections.fired_trigger_script_run", args=[fired[cid].pk])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,59 +13,15 @@ from devices.services import device_switch
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-PORTS = range(8432, 8450)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("No free port in 8432-8449 for the live server; stop whatever holds them and retry.")
-
 
 @pytest.fixture
-def site(transactional_db: Any) -> Iterator[str]:
-    from pytest_django.live_server_helper import LiveServer
-
-    server = LiveServer(f"127.0.0.1:{_free_port()}", start=False)
-    server._live_server_modified_settings.enable()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        server._live_server_modified_settings.disable()
+def page(live_site: str, chromium: Any) -> Any:
+    tab = chromium.new_page(viewport={"width": 1280, "height": 900})
+    tab.set_default_timeout(15_000)
+    return tab
 
 
-@pytest.fixture
-def page(require_chromium: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=require_chromium, args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 900})
-            tab.set_default_timeout(15_000)
-            yield tab
-        finally:
-            browser.close()
-
-
-def test_support_finds_why_an_applet_did_not_run(site: str, page: Any, life: Any, support_user: Any) -> None:
+def test_support_finds_why_an_applet_did_not_run(life: Any, support_user: Any, live_site: str, page: Any) -> None:
     support_user.set_password("support-password-1")
     support_user.save()
     # IFTTT polled once, then the lamp was switched on: the event is waiting for IFTTT's next poll.
@@ -76,7 +30,7 @@ def test_support_finds_why_an_applet_did_not_run(site: str, page: Any, life: Any
     assert ifttt.post("/ifttt/v1/triggers/device_switched_on", body).status_code == 200
     device_switch(device=life.lamp, on=True, source=EventSource.DEVICE)
 
-    page.goto(f"{site}/admin/support/diagnosis/")
+    page.goto(f"{live_site}/admin/support/diagnosis/")
     page.fill("#id_username", "sam")
     page.fill("#id_password", "support-password-1")
     page.click("input[type=submit]")
