@@ -15,6 +15,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 
 from .hashers import ClientSecretHasher
+from .models import DisconnectedBy
 
 IFTTT_APPLICATION_NAME = "IFTTT"
 
@@ -140,7 +141,7 @@ def oauth_token_revoke(*, token: str, application: Application) -> int:
 
 
 @transaction.atomic
-def ifttt_access_revoke(*, user: Any) -> int:
+def ifttt_access_revoke(*, user: Any, by: str = DisconnectedBy.USER) -> int:
     """Disconnect IFTTT from `user`'s account: every access and refresh token, and pending codes.
 
     IFTTT's next call with any of them gets a 401 and its refresh attempts get `invalid_grant`, so
@@ -150,6 +151,9 @@ def ifttt_access_revoke(*, user: Any) -> int:
     if application is None:
         return 0
     Grant.objects.filter(user=user, application=application).delete()
+    user.ifttt_disconnected_at = timezone.now()
+    user.ifttt_disconnected_by = by
+    user.save(update_fields=["ifttt_disconnected_at", "ifttt_disconnected_by"])
     return _tokens_delete(
         access_tokens=AccessToken.objects.filter(user=user, application=application),
         refresh_tokens=RefreshToken.objects.filter(user=user, application=application),

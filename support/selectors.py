@@ -12,8 +12,6 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Avg, Count, Max, Q
 from django.db.models.functions import TruncHour
@@ -116,7 +114,8 @@ class TokenState:
 @dataclass
 class Connection:
     tokens: list[TokenState]
-    disconnected_at: datetime | None  # the last disconnect done from the support console
+    disconnected_at: datetime | None  # the last time IFTTT's access was revoked
+    disconnected_by: str  # by whom, in words
     refused_since: datetime | None  # 401s after the last accepted call
     refused_count: int
     last_accepted: datetime | None
@@ -141,16 +140,6 @@ def ifttt_connection_get(*, user: Any) -> Connection:
         tokens.append(
             TokenState(created=token.created, expires=token.expires, last_used=last_used, masked=f"…{fingerprint[-4:]}")
         )
-    disconnect = (
-        LogEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(User),
-            object_id=str(user.pk),
-            change_message__startswith="Disconnected IFTTT",
-        )
-        .order_by("-action_time")
-        .values_list("action_time", flat=True)
-        .first()
-    )
     calls = ApiCall.objects.filter(user=user)
     last_accepted = (
         calls.filter(status_code__lt=400).order_by("-created_at").values_list("created_at", flat=True).first()
@@ -161,7 +150,8 @@ def ifttt_connection_get(*, user: Any) -> Connection:
     refused_times = list(refused.order_by("-created_at").values_list("created_at", flat=True)[:500])
     return Connection(
         tokens=tokens,
-        disconnected_at=disconnect,
+        disconnected_at=user.ifttt_disconnected_at,
+        disconnected_by=user.get_ifttt_disconnected_by_display(),
         refused_since=refused_times[-1] if refused_times else None,
         refused_count=len(refused_times),
         last_accepted=last_accepted,
@@ -222,7 +212,7 @@ def _conclude(d: Diagnosis, now: datetime) -> list[str]:
             )
         if not conn.tokens:
             if conn.disconnected_at:
-                out.append(f"The token was revoked on {_when(conn.disconnected_at)} (disconnected from support).")
+                out.append(f"The token was revoked on {_when(conn.disconnected_at)}, by {conn.disconnected_by}.")
             else:
                 out.append("The user has no IFTTT token: IFTTT is not connected to this account (or was disconnected).")
     if d.identity is not None and d.identity.deleted_at is None:

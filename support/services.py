@@ -18,6 +18,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
+from accounts.models import DisconnectedBy
+from accounts.services import ifttt_access_revoke
 from actions.models import ActionRun
 from devices.models import SWITCHABLE_KINDS, Device, DeviceEvent, DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_events_record, device_set_online
@@ -25,6 +27,7 @@ from iftttsvc.errors import NotFound, ServiceError, Skip
 from iftttsvc.models import ApiCall
 from iftttsvc.registry import registry
 from triggers.models import TriggerIdentity
+from triggers.services import realtime_notification_resend
 
 logger = logging.getLogger(__name__)
 
@@ -61,52 +64,18 @@ def support_action_log(*, actor: Any, obj: models.Model, message: str) -> LogEnt
 # --- Staff actions --------------------------------------------------------------------------------
 
 
-def _tokens_revoke(user: Any) -> int:
-    """Delete the user's IFTTT tokens and grants (what revoking does in the OAuth provider)."""
-    from oauth2_provider.models import AccessToken, Grant, RefreshToken
-
-    application = {"application__client_id": settings.IFTTT_CLIENT_ID}
-    count = AccessToken.objects.filter(user=user, **application).count()
-    RefreshToken.objects.filter(user=user, **application).delete()
-    AccessToken.objects.filter(user=user, **application).delete()
-    Grant.objects.filter(user=user, **application).delete()
-    return count
-
-
 @transaction.atomic
 def support_ifttt_disconnect(*, actor: Any, user: Any) -> int:
     """Revoke IFTTT's access to `user`'s account. Returns how many access tokens were live."""
     from oauth2_provider.models import AccessToken
 
     count = AccessToken.objects.filter(user=user, application__client_id=settings.IFTTT_CLIENT_ID).count()
-    from accounts import services as account_services
-
-    revoke: Callable[..., Any] | None = getattr(account_services, "ifttt_access_revoke", None)
-    if revoke is not None:
-        revoke(user=user)  # the same revocation as the user's own "Disconnect" on their account page
-    else:
-        _tokens_revoke(user)
+    # The same revocation as the user's own "Disconnect" on their account page.
+    ifttt_access_revoke(user=user, by=DisconnectedBy.SUPPORT)
     support_action_log(
         actor=actor, obj=user, message=f"Disconnected IFTTT: revoked {count} access token(s) from support."
     )
     return count
-
-
-def _realtime_resend(identity: TriggerIdentity) -> str:
-    """Ask for a Realtime notification for `identity` with whatever the triggers app provides."""
-    from triggers import services as trigger_services
-
-    for name in ("realtime_notification_resend", "trigger_identity_notify", "realtime_resend"):
-        resend: Callable[..., Any] | None = getattr(trigger_services, name, None)
-        if resend is not None:
-            resend(identity=identity)
-            return name
-    # No resend service: hand the identity to the on-commit Realtime fan-out, exactly as a new
-    # matching event would.
-    ids = [identity.pk]
-    for listener in trigger_services.feed_listeners:
-        transaction.on_commit(lambda listener=listener: listener(ids))  # type: ignore[misc]
-    return "feed_listeners"
 
 
 @transaction.atomic
@@ -119,8 +88,8 @@ def support_realtime_resend(*, actor: Any, identity: TriggerIdentity) -> None:
         )
     if not settings.IFTTT_REALTIME_URL:
         raise ActionRefused("Realtime notifications are turned off here (IFTTT_REALTIME_URL is empty).")
-    via = _realtime_resend(identity)
-    support_action_log(actor=actor, obj=identity, message=f"Resent a Realtime notification (via {via}).")
+    realtime_notification_resend(identity=identity)
+    support_action_log(actor=actor, obj=identity, message="Resent a Realtime notification.")
 
 
 def _test_event_for(device: Device) -> NewEvent:

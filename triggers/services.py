@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, transaction
@@ -30,9 +30,6 @@ logger = logging.getLogger(__name__)
 # How much history a new identity's feed starts with. A poll asking for more than a truncated
 # feed holds falls back to the history query (see selectors.trigger_events_list).
 FEED_BACKFILL = 200
-
-# Called on commit with the ids of identities that gained feed items (the Realtime fan-out).
-feed_listeners: list[Callable[[list[int]], None]] = []
 
 
 def _feed_backfill(identity: TriggerIdentity, spec: TriggerSpec) -> None:
@@ -168,8 +165,6 @@ def feed_fan_out(events: Sequence[DeviceEvent]) -> list[int]:
         ids = sorted(matched)
         # The Realtime outbox mark, in this transaction: the notification exists exactly when the events do.
         realtime_pending_mark(identity_ids=ids)
-        for listener in feed_listeners:
-            transaction.on_commit(lambda listener=listener: listener(ids))  # type: ignore[misc]
     return sorted(matched)
 
 

@@ -67,6 +67,16 @@ def test_disconnect_from_support_gives_the_revocation_date(support_client: Clien
     )
     page = _page(support_client, identity="ti-lamp-on")
     assert "The token was revoked on" in page
+    assert "by support" in page
+
+
+def test_the_users_own_disconnect_is_explained(support_client: Client, life: Any) -> None:
+    owner = Client()
+    owner.force_login(life.user)
+    assert owner.post(reverse("account-ifttt-disconnect")).status_code == 303
+    page = _page(support_client, identity="ti-lamp-on")
+    assert "The token was revoked on" in page
+    assert "by the user, on their account page" in page
 
 
 def test_unknown_identity_and_user_get_clear_messages(support_client: Client, life: Any) -> None:

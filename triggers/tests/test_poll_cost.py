@@ -62,7 +62,7 @@ def test_polling_again_marks_the_identity_polled_in_one_statement(ifttt: Any, se
     with CaptureQueriesContext(connection) as queries:
         assert len(ifttt.post("/ifttt/v1/triggers/motion_detected", body).json()["data"]) == 3
     identity = TriggerIdentity.objects.get(identity="porch")
-    assert identity.last_polled_at > earlier
+    assert identity.last_polled_at is not None and identity.last_polled_at > earlier
     statements = [q["sql"] for q in queries.captured_queries if "apicall" not in q["sql"]]
     # A known identity's fields are not validated again (no lookup of the device)...
     assert not any(sql.startswith('SELECT "devices_device".') for sql in statements), statements
