@@ -6,20 +6,17 @@ offline, a value out of range) raises `Skip`, so IFTTT stops retrying and shows 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
+from devices.colors import color_normalize
 from devices.models import SWITCHABLE_KINDS, Device, DeviceKind, EventSource
 from devices.services import device_set_color, device_set_target_temperature, device_switch
 from iftttsvc.errors import Skip
 from iftttsvc.fields import device_field, device_for, kinds_phrase, number_problem, parse_number
 from iftttsvc.registry import ActionResult, ActionSpec, Fields, FieldSpec, registry
 
-from .colors import CSS_COLOR_NAMES
-
 TARGET_RANGE = (5.0, 30.0)
-_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def _usable_device(user: Any, value: Any, kinds: Iterable[str] | None, verb: str) -> Device:
@@ -102,19 +99,9 @@ registry.add(
 )
 
 
-def normalize_color(value: Any) -> str | None:
-    """`value` as a lower-case CSS colour name or #rrggbb, or None if it is neither."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower().replace(" ", "")
-    if _HEX_COLOR.match(text) or text in CSS_COLOR_NAMES:
-        return text
-    return None
-
-
 def _set_light_color(user: Any, fields: Fields) -> ActionResult:
     device = _usable_device(user, fields.get("lights"), (DeviceKind.LIGHT,), "recoloured")
-    color = normalize_color(fields.get("color"))
+    color = color_normalize(fields.get("color"))
     if color is None:
         raise Skip(
             f"“{fields.get('color')}” is not a colour we know. Use a colour name such as “blue” or "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from rest_framework.views import APIView
 
 from iftttsvc.errors import BadRequest, Unauthorized
 
+from .colors import color_normalize
 from .models import Device, DeviceKind, EventSource, EventType
 from .services import NewEvent, device_api_key_hash, device_events_record
 
@@ -27,7 +27,6 @@ MAX_EVENT_ID_LENGTH = 100
 # How far ahead of our clock a device's `occurred_at` may be (device clocks drift); beyond it the
 # event would sit at the top of every IFTTT timeline until the real time caught up.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 # What each kind of device can report, and the range of each numeric value.
 REPORTABLE: dict[str, tuple[str, ...]] = {
@@ -92,11 +91,10 @@ def _number(raw: dict[str, Any], index: int | None, event_type: str) -> float:
 
 
 def _color(raw: dict[str, Any], index: int | None) -> str:
-    from actions.colors import CSS_COLOR_NAMES  # the one list of colour names the service accepts
-
     value = raw.get("value")
-    if isinstance(value, str) and (HEX_COLOR.match(value) or value.lower() in CSS_COLOR_NAMES):
-        return value.lower()
+    color = color_normalize(value)
+    if color is not None:
+        return color
     raise _problem(index, "value", f"a color_changed event needs a CSS colour name or #rrggbb; got {value!r}.")
 
 

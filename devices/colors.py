@@ -1,4 +1,7 @@
-"""The CSS named colours (CSS Color Module Level 4), which set_light_color accepts."""
+"""Light colours: the CSS named colours (CSS Color Module Level 4) and #rrggbb."""
+
+import re
+from typing import Any
 
 CSS_COLOR_NAMES = frozenset(
     {
@@ -152,3 +155,15 @@ CSS_COLOR_NAMES = frozenset(
         "yellowgreen",
     }
 )
+
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def color_normalize(value: Any) -> str | None:
+    """`value` as a lower-case CSS colour name or #rrggbb ("Light Sky Blue" → "lightskyblue"), or None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower().replace(" ", "")
+    if _HEX_COLOR.match(text) or text in CSS_COLOR_NAMES:
+        return text
+    return None
