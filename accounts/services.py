@@ -158,3 +158,14 @@ def ifttt_access_revoke(*, user: Any, by: str = DisconnectedBy.USER) -> int:
         access_tokens=AccessToken.objects.filter(user=user, application=application),
         refresh_tokens=RefreshToken.objects.filter(user=user, application=application),
     )
+
+
+def oauth_rotated_tokens_prune() -> int:
+    """Delete refresh tokens that were rotated out longer ago than the grace period.
+
+    Refresh tokens never expire by time (IFTTT's rule), so the provider's own cleanup never removes
+    the old ones a rotation leaves behind; past the grace period they can no longer be used.
+    """
+    grace = timedelta(seconds=settings.OAUTH2_PROVIDER["REFRESH_TOKEN_GRACE_PERIOD_SECONDS"])
+    deleted, _ = RefreshToken.objects.filter(revoked__lt=timezone.now() - grace).delete()
+    return deleted

@@ -304,6 +304,10 @@ CELERY_BEAT_SCHEDULE["realtime-sweep"] = {
     "schedule": REALTIME_SWEEP_SECONDS,
     "options": {"expires": max(REALTIME_SWEEP_SECONDS, 1.0)},
 }
+CELERY_BEAT_SCHEDULE["oauth-rotated-tokens-prune"] = {
+    "task": "accounts.oauth_rotated_tokens_prune",
+    "schedule": 24 * 3600.0,
+}
 CELERY_BEAT_SCHEDULE["connections-work-sweep"] = {"task": "connections.work_sweep", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["trigger-identities-retire"] = {
     "task": "triggers.tasks.trigger_identities_retire",

@@ -214,3 +214,22 @@ def test_a_consent_form_posted_with_an_unknown_client_is_a_clear_400(ifttt_app: 
     assert response.status_code == 400
     assert "Location" not in response
     assert b"This link cannot be used" in response.content
+
+
+def test_rotated_refresh_tokens_are_pruned_after_the_grace_period(
+    signed_in: Any, token_endpoint: TokenEndpoint
+) -> None:
+    from accounts.services import oauth_rotated_tokens_prune
+
+    tokens = _connect(signed_in, token_endpoint)
+    first = body(token_endpoint.refresh(tokens["refresh_token"]))
+    second = body(token_endpoint.refresh(first["refresh_token"]))
+    grace = settings.OAUTH2_PROVIDER["REFRESH_TOKEN_GRACE_PERIOD_SECONDS"]
+    # The first rotated-out token is past its grace period; the second is still inside it.
+    RefreshToken.objects.filter(token=tokens["refresh_token"]).update(
+        revoked=timezone.now() - timedelta(seconds=grace + 60)
+    )
+    assert oauth_rotated_tokens_prune() == 1
+    assert not RefreshToken.objects.filter(token=tokens["refresh_token"]).exists()
+    assert token_endpoint.refresh(first["refresh_token"]).status_code == 200  # still within its grace
+    assert token_endpoint.user_info(second["access_token"]).status_code == 200

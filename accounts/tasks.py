@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="accounts.oauth_rotated_tokens_prune")
+def oauth_rotated_tokens_prune_task() -> int:
+    return services.oauth_rotated_tokens_prune()
