@@ -27,9 +27,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
+from bench.common import database_recreate, say  # noqa: E402
+
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_admin"
 BUDGET_MS = 300.0
@@ -42,24 +45,6 @@ def md5_hex(text: str) -> str:
     import hashlib
 
     return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - matches the SQL's md5(), not security
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-def recreate_database(url: str) -> None:
-    import psycopg2
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    connection = psycopg2.connect(admin_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
 
 
 def timed(label: str, work: Callable[[], object]) -> None:
@@ -302,11 +287,10 @@ def main() -> None:
 
     if not args.reuse:
         say(f"Creating {urlsplit(args.database_url).path.lstrip('/')} (dropped first if it exists)…")
-        recreate_database(args.database_url)
+        database_recreate(args.database_url)
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iftttsvc.settings")
     os.environ.setdefault("IFTTT_REALTIME_URL", "")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

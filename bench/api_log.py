@@ -21,30 +21,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
+from bench.common import database_recreate, say  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_api_log"
 BUDGET = 1.10
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-def recreate_database(url: str) -> None:
-    import psycopg2
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("bench"):
-        raise SystemExit("--database-url must name a database starting with 'bench': this script drops it.")
-    connection = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
 
 
 def main() -> None:
@@ -55,11 +39,10 @@ def main() -> None:
     args = parser.parse_args()
 
     say(f"Creating {urlsplit(args.database_url).path.lstrip('/')} (dropped first if it exists)…")
-    recreate_database(args.database_url)
+    database_recreate(args.database_url)
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["IFTTT_REALTIME_URL"] = ""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iftttsvc.settings")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

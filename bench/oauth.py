@@ -29,33 +29,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
+from bench.common import database_recreate, say  # noqa: E402
+
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_oauth"
 CLIENT_SECRET = "bench-client-secret"
 OTHER_USERS = 2_000
 DEVICES_PER_USER = 4
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-def recreate_database(url: str) -> None:
-    import psycopg2
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("bench"):
-        raise SystemExit("--database-url must name a database starting with 'bench': this script drops it.")
-    connection = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
 
 
 def populate(events: int) -> None:
@@ -109,13 +93,12 @@ def main() -> None:
     args = parser.parse_args()
 
     say(f"Recreating {urlsplit(args.database_url).path[1:]}…")
-    recreate_database(args.database_url)
+    database_recreate(args.database_url)
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["IFTTT_REALTIME_URL"] = ""
     os.environ["IFTTT_CLIENT_SECRET"] = CLIENT_SECRET
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iftttsvc.settings")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

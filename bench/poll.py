@@ -42,12 +42,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg2
 import psycopg2.extensions
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
+from bench.common import database_name, database_recreate, maintenance_url, say  # noqa: E402
+
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_poll"
 POLL_LIMIT = 50
@@ -304,10 +307,6 @@ ORDER BY i.id
 # -- output ----------------------------------------------------------------------------------------
 
 
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
 class Step:
     """Prints `[n/total] what … seconds` so a long fill shows where it is."""
 
@@ -327,32 +326,6 @@ class Step:
 
 
 # -- database --------------------------------------------------------------------------------------
-
-
-def _database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
-
-
-def _maintenance_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, parts.fragment))
-
-
-def database_create(url: str) -> None:
-    name = _database_name(url)
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"The database name {name!r} must be letters, digits and underscores.")
-    try:
-        admin = psycopg2.connect(_maintenance_url(url))
-    except psycopg2.OperationalError as exc:
-        raise SystemExit(
-            f"Cannot reach PostgreSQL at {_maintenance_url(url)}: {exc}Start it, or pass --database-url."
-        ) from None
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
 
 
 def server_env(url: str, keys: dict[str, str]) -> dict[str, str]:
@@ -394,8 +367,8 @@ def _bulk_indexes(cursor: Any, table: str) -> list[tuple[str, str]]:
 def world_fill(url: str, world: World, env: dict[str, str]) -> dict[str, Any]:
     """A fresh database holding `world`; returns what was built and how long it took."""
     started = time.perf_counter()
-    say(f"  creating the database {_database_name(url)} and migrating it …")
-    database_create(url)
+    say(f"  creating the database {database_name(url)} and migrating it …")
+    database_recreate(url)
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "setup_ifttt")
     connection = psycopg2.connect(url)
@@ -843,7 +816,7 @@ def measure_size(
         "bare": load.prepare("bare", "/ifttt/v1/_bench/bare", targets),
         "poll": load.prepare("poll", "/ifttt/v1/triggers/{slug}", targets),
     }
-    database = _database_name(args.database_url)
+    database = database_name(args.database_url)
     samples: list[Sample] = []
     with Server(env, port, args.workers, workdir / "gunicorn.log") as server:
         say(f"  gunicorn: {args.workers} workers on {base_url}; load: {load.client}, {args.connections} clients")
@@ -935,7 +908,6 @@ def breakdown(env: dict[str, str], targets: list[Target], requests: int) -> dict
         "LOG_LEVEL",
     ):
         os.environ[key] = env[key]
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
@@ -1145,7 +1117,7 @@ def machine() -> str:
 
 
 def postgres_version(url: str) -> str:
-    connection = psycopg2.connect(_maintenance_url(url))
+    connection = psycopg2.connect(maintenance_url(url))
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         version = str(cursor.fetchone()[0])
@@ -1187,7 +1159,7 @@ def main() -> None:
     except ValueError:
         message = f"--sizes must be whole numbers with commas between, such as 10000,1000000: {args.sizes!r}"
         raise SystemExit(message) from None
-    if not _database_name(args.database_url).startswith("bench"):
+    if not database_name(args.database_url).startswith("bench"):
         raise SystemExit("--database-url must name a database starting with 'bench': this script drops it.")
     worlds = [World.sized(n) for n in sizes]
     keys = {name: secrets.token_urlsafe(40) for name in ("secret", "service", "client")}
@@ -1221,10 +1193,10 @@ def main() -> None:
             say(f"[{number}/{len(worlds)}] {world.events:,} events")
             result["sizes"].append(measure_size(args, world, env, Path(tmp), port))
     if not args.keep:
-        admin = psycopg2.connect(_maintenance_url(args.database_url))
+        admin = psycopg2.connect(maintenance_url(args.database_url))
         admin.autocommit = True
         with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{_database_name(args.database_url)}" WITH (FORCE)')
+            cursor.execute(f'DROP DATABASE IF EXISTS "{database_name(args.database_url)}" WITH (FORCE)')
         admin.close()
     result["targets"] = targets_check(result["sizes"])
     report = markdown(result)

@@ -47,15 +47,14 @@ from urllib.parse import urlsplit
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
+from bench.common import database_recreate, say  # noqa: E402
+
 RESULTS_DIR = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_realtime"
 SERVICE_KEY = "bench-service-key"
 IDENTITIES_PER_USER = 10
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # --- The stand-in Realtime API (its own process, so it does not share the client's GIL) ------------
@@ -94,21 +93,6 @@ def _standin(port: int) -> None:
 
 
 # --- Database and data -----------------------------------------------------------------------------
-
-
-def recreate_database(url: str) -> None:
-    import psycopg2
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = psycopg2.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username, password=parts.password, dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
 
 
 def seed(users: int) -> dict[str, Any]:
@@ -289,9 +273,8 @@ def main() -> None:
     os.environ["IFTTT_REALTIME_URL"] = ""  # seeding must not notify
 
     say(f"Recreating {urlsplit(database_url).path.lstrip('/')} and migrating…")
-    recreate_database(database_url)
+    database_recreate(database_url)
     subprocess.run([str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

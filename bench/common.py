@@ -1,0 +1,42 @@
+"""What every benchmark script shares: progress output and a throwaway PostgreSQL database."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def maintenance_url(url: str) -> str:
+    """The same server's `postgres` database, from which another database can be dropped and created."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, parts.fragment))
+
+
+def database_recreate(url: str) -> None:
+    """Drop and create the database `url` names. Only a name starting with "bench": it is dropped."""
+    import psycopg2
+
+    name = database_name(url)
+    if not name.startswith("bench") or not name.replace("_", "").isalnum():
+        raise SystemExit(
+            f"The database {name!r} would be dropped: name one that starts with 'bench' and has only "
+            "letters, digits and underscores (--database-url)."
+        )
+    try:
+        admin = psycopg2.connect(maintenance_url(url))
+    except psycopg2.OperationalError as exc:
+        raise SystemExit(
+            f"Cannot reach PostgreSQL at {maintenance_url(url)}: {exc}Start it, or pass --database-url."
+        ) from None
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
