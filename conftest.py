@@ -73,6 +73,8 @@ def _service_settings(settings: Any, tmp_path: Any) -> None:
     settings.IFTTT_REALTIME_URL = ""
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.SITE_URL = "https://smarthome.example"
+    # Tests read the API log right after a call: write each row at once.
+    settings.API_LOG_FLUSH_SECONDS = 0
 
 
 class IftttClient:

@@ -62,9 +62,9 @@ def fill(events: int, api_calls: int) -> None:
         (
             f"{USERS:,} users",
             f"""INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email,
-                    is_staff, is_active, date_joined, public_id, is_ifttt_test_user)
+                    is_staff, is_active, date_joined, public_id, is_ifttt_test_user, ifttt_disconnected_by)
                 SELECT '!', false, 'user' || i, '', '', 'user' || i || '@example.com', false, true,
-                       now() - interval '400 days', md5('u' || i), false
+                       now() - interval '400 days', md5('u' || i), false, ''
                 FROM generate_series(1, {USERS}) AS i""",
         ),
         (

@@ -115,9 +115,9 @@ DEVICE_PUBLIC_ID = "substr(md5('device' || {id}), 1, 16)"
 
 SQL_USERS = """
 INSERT INTO accounts_user (id, password, last_login, is_superuser, username, first_name, last_name, email,
-                           is_staff, is_active, date_joined, public_id, is_ifttt_test_user)
+                           is_staff, is_active, date_joined, public_id, is_ifttt_test_user, ifttt_disconnected_by)
 SELECT u, '!', NULL, false, 'bench-user-' || u, '', '', '', false, true, %(t0)s - interval '500 days',
-       substr(md5('user' || u), 1, 24), false
+       substr(md5('user' || u), 1, 24), false, ''
 FROM generate_series(1, %(users)s) AS u
 """
 

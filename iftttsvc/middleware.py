@@ -2,20 +2,24 @@
 
 The view classes note what only they know (slug, trigger identity, items and event ids returned)
 on the Django request through `api_log_note`; this middleware adds the timing, headers and outcome
-and writes the row with a single INSERT once the response has been sent. Tokens, keys and bodies are
-never stored: a bearer token is kept only as a short fingerprint of its hash.
+and writes the row once the response has been sent: buffered and written in batches (one INSERT
+for up to API_LOG_BATCH calls, within API_LOG_FLUSH_SECONDS), or one INSERT per call when that is 0.
+Tokens, keys and bodies are never stored: a bearer token is kept only as a short fingerprint of its
+hash.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -141,8 +145,12 @@ class ApiLogMiddleware:
             event_ids=note.get("event_ids", []),
             error_message=error_message,
             token_fingerprint=fingerprint,
+            created_at=timezone.now(),
         )
-        _insert(call)
+        if settings.API_LOG_FLUSH_SECONDS > 0:
+            _buffer.add(call, flush_after=settings.API_LOG_FLUSH_SECONDS)
+        else:
+            _insert(call)
 
 
 def _insert(call: ApiCall) -> None:
@@ -164,3 +172,75 @@ def _insert(call: ApiCall) -> None:
             f"INSERT INTO {table} ({columns}) SELECT {placeholders} FROM {ASYNC_COMMIT_FROM}",  # noqa: S608 - names from the model
             values,
         )
+
+
+# --- Batched writes --------------------------------------------------------------------------------
+
+# A buffer flushes when this many rows wait, or when its oldest row is API_LOG_FLUSH_SECONDS old.
+API_LOG_BATCH = 100
+
+
+def _insert_many(calls: list[ApiCall]) -> None:
+    """All of `calls` in one multi-row INSERT, keeping each row's own time (bulk_create would stamp
+    them all with the flush time), committed without waiting for the disk on PostgreSQL."""
+    fields = [f for f in ApiCall._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [f.get_db_prep_save(getattr(call, f.attname), connection) for call in calls for f in fields]
+    table = connection.ops.quote_name(ApiCall._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(calls))}", params)  # noqa: S608
+
+
+class _Buffer:
+    """This process's API-log rows not yet written. One INSERT per batch instead of per call makes
+    the log a small part of a poll's cost; rows reach the table within API_LOG_FLUSH_SECONDS (a
+    flusher thread writes what a quiet process leaves waiting), and at exit."""
+
+    def __init__(self) -> None:
+        self.calls: list[ApiCall] = []
+        self.oldest = 0.0
+        self.lock = threading.Lock()
+        self.flusher: threading.Thread | None = None
+
+    def add(self, call: ApiCall, *, flush_after: float) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if not self.calls:
+                self.oldest = now
+            self.calls.append(call)
+            due = len(self.calls) >= API_LOG_BATCH or now - self.oldest >= flush_after
+            if self.flusher is None:
+                self.flusher = threading.Thread(
+                    target=self._flush_every, args=(flush_after,), name="api-log-flusher", daemon=True
+                )
+                self.flusher.start()
+        if due:
+            self.flush()
+
+    def flush(self) -> int:
+        with self.lock:
+            calls, self.calls = self.calls, []
+        if calls:
+            try:
+                _insert_many(calls)
+            except Exception:  # the log must never take a request or the process down
+                logger.exception("Could not write %d API-log rows", len(calls))
+        return len(calls)
+
+    def _flush_every(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            self.flush()
+            connection.close_if_unusable_or_obsolete()
+
+
+_buffer = _Buffer()
+atexit.register(_buffer.flush)
+
+
+def api_log_flush() -> int:
+    """Write this process's buffered API-log rows now; how many there were."""
+    return _buffer.flush()

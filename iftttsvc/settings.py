@@ -62,6 +62,8 @@ IFTTT_TRIGGER_DEFAULT_LIMIT = 50
 # The API log (every call IFTTT makes under /ifttt/, for support) and how long its rows are kept.
 IFTTT_API_LOG_ENABLED = env.bool("IFTTT_API_LOG_ENABLED", default=True)
 API_LOG_RETENTION_DAYS = env.int("API_LOG_RETENTION_DAYS", default=30)
+# API-log rows are written in batches, at most this many seconds after the call (0: each at once).
+API_LOG_FLUSH_SECONDS = env.float("API_LOG_FLUSH_SECONDS", default=1.0)
 
 if not DEBUG:
     missing = [

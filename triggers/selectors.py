@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -30,7 +29,6 @@ class FeedEvent:
 
     public_id: str
     type: str
-    data: Any
     value: float | None
     occurred_at: datetime
     device: FeedDevice
@@ -39,7 +37,6 @@ class FeedEvent:
 _FEED_COLUMNS = (
     "public_id",
     "type",
-    "data",
     "value",
     "occurred_at",
     "device__public_id",
@@ -67,10 +64,14 @@ def trigger_events_list(
             else _feed_rows(identity, limit)
         )
         # Rows, not model objects: a poll builds fifty of them, and that was most of its Python time.
-        events: list[TimelineEvent] = [
-            FeedEvent(public_id, type_, data, value, at, FeedDevice(device_id, name, room, kind))
-            for public_id, type_, data, value, at, device_id, name, room, kind in rows
-        ]
+        # A feed is mostly one device's events: one FeedDevice per device, not per item.
+        devices: dict[str, FeedDevice] = {}
+        events: list[TimelineEvent] = []
+        for public_id, type_, value, at, device_id, name, room, kind in rows:
+            device = devices.get(device_id)
+            if device is None:
+                device = devices[device_id] = FeedDevice(device_id, name, room, kind)
+            events.append(FeedEvent(public_id, type_, value, at, device))
         if len(events) == limit or identity.feed_complete:
             return events
     return list(spec.history(user, fields).select_related("device")[:limit])
@@ -99,7 +100,7 @@ def _feed_sql() -> str:
     # (identity, occurred_at, event) index in a derived table of their own (so the scan stops at
     # `limit`), then their events and devices by primary key. Written once, not compiled per poll.
     return (
-        f"SELECT e.public_id, e.type, e.data, e.value, f.occurred_at, d.public_id, d.name, d.room, d.kind "  # noqa: S608
+        f"SELECT e.public_id, e.type, e.value, f.occurred_at, d.public_id, d.name, d.room, d.kind "  # noqa: S608
         f"FROM (SELECT event_id, occurred_at FROM {feed} WHERE identity_id = %s "
         f"ORDER BY occurred_at DESC, event_id DESC LIMIT %s) AS f "
         f"JOIN {events} AS e ON e.id = f.event_id JOIN {devices} AS d ON d.id = e.device_id "
@@ -110,9 +111,7 @@ def _feed_sql() -> str:
 def _feed_rows_postgresql(identity_id: int, limit: int) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(_feed_sql(), [identity_id, limit])
-        rows = cursor.fetchall()
-    # Django leaves jsonb undecoded at the driver (JSONField decodes it); decode `data` here.
-    return [(*row[:2], json.loads(row[2]) if isinstance(row[2], str) else row[2], *row[3:]) for row in rows]
+        return cursor.fetchall()
 
 
 def trigger_item(spec: TriggerSpec, event: TimelineEvent, fields: Fields) -> dict[str, Any]:

@@ -106,3 +106,28 @@ def test_pruning_is_scheduled(settings: Any) -> None:
 
     # Beat sends the task by name: the schedule must name the task that exists.
     assert settings.CELERY_BEAT_SCHEDULE["api-log-prune"]["task"] == api_log_prune_task.name
+
+
+def test_rows_are_written_in_batches_with_their_own_time(
+    client: Client, life: Any, settings: Any, monkeypatch: Any
+) -> None:
+    from iftttsvc import middleware
+
+    settings.API_LOG_FLUSH_SECONDS = 3600.0  # no flush by age: only by size, or on demand
+    monkeypatch.setattr(middleware, "API_LOG_BATCH", 3)
+    ifttt = IftttClient(client, life.token)
+    before = ApiCall.objects.count()
+    started = timezone.now()
+    for _ in range(2):
+        assert _poll(ifttt, life).status_code == 200
+    assert ApiCall.objects.count() == before  # buffered, not yet written
+    assert _poll(ifttt, life).status_code == 200  # the third fills the batch: one INSERT for all three
+    assert ApiCall.objects.count() == before + 3
+    assert _poll(ifttt, life).status_code == 200
+    written_at = timezone.now() + timedelta(seconds=5)
+    assert middleware.api_log_flush() == 1  # what a quiet process leaves waiting is written too
+    calls = list(ApiCall.objects.order_by("id")[before:])
+    assert len(calls) == 4
+    assert all(started <= call.created_at < written_at for call in calls)
+    assert [call.created_at for call in calls] == sorted(call.created_at for call in calls)
+    assert all(call.trigger_identity == "ti-lamp-on" and call.items_returned == 0 for call in calls)
