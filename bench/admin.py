@@ -27,11 +27,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
-from bench.common import database_recreate, say  # noqa: E402
+from bench.common import django_start, say  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_admin"
@@ -285,21 +284,10 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="measure the database a previous run filled")
     args = parser.parse_args()
 
-    if not args.reuse:
-        say(f"Creating {urlsplit(args.database_url).path.lstrip('/')} (dropped first if it exists)…")
-        database_recreate(args.database_url)
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iftttsvc.settings")
-    os.environ.setdefault("IFTTT_REALTIME_URL", "")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_start(args.database_url, fresh=not args.reuse, IFTTT_REALTIME_URL=os.environ.get("IFTTT_REALTIME_URL", ""))
     from django.db import connection
 
     if not args.reuse:
-        say("Migrating…")
-        call_command("migrate", verbosity=0)
         say("Filling (SQL, no ORM):")
         fill(args.events, args.api_calls)
         realtime_fill()

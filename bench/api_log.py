@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
-from bench.common import database_recreate, say  # noqa: E402
+from bench.common import django_start, say  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_api_log"
 BUDGET = 1.10
@@ -38,23 +38,15 @@ def main() -> None:
     parser.add_argument("--polls", type=int, default=200, help="polls per block (default: %(default)s)")
     args = parser.parse_args()
 
-    say(f"Creating {urlsplit(args.database_url).path.lstrip('/')} (dropped first if it exists)…")
-    database_recreate(args.database_url)
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["IFTTT_REALTIME_URL"] = ""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iftttsvc.settings")
-    import django
-
-    django.setup()
+    django_start(args.database_url, IFTTT_REALTIME_URL="")
     from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
-    from django.core.management import call_command
     from django.test import RequestFactory
 
+    from iftttsvc.middleware import api_log_flush
     from iftttsvc.models import ApiCall
     from iftttsvc.services import endpoint_tests_prepare
 
-    call_command("migrate", verbosity=0)
     setup = endpoint_tests_prepare()
     fields = setup["samples"]["triggers"]["device_switched_on"]
     headers = {
@@ -112,6 +104,7 @@ def main() -> None:
     say(f"answer time, on ÷ off: {ratio:.3f} (budget ≤ {BUDGET:.2f}) — {'met' if ratio <= BUDGET else 'MISSED'}")
     say(f"worker time (incl. the log write after the answer), on ÷ off: {worker_ratio:.3f}")
     name = urlsplit(args.database_url).path[1:]
+    api_log_flush()  # rows still in this process's buffer
     say(f"{ApiCall.objects.count():,} rows logged. The database {name} is left in place.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -40,3 +41,22 @@ def database_recreate(url: str) -> None:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
+
+
+def django_start(database_url: str, *, fresh: bool = True, **env: str) -> None:
+    """Run Django in this process against `database_url` with `env` set: recreated and migrated when
+    `fresh`, as found otherwise."""
+    if fresh:
+        say(f"Creating {database_name(database_url)} (dropped first if it exists)…")
+        database_recreate(database_url)
+    os.environ.update(env)
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iftttsvc.settings")
+    import django
+
+    django.setup()
+    if fresh:
+        from django.core.management import call_command
+
+        say("Migrating…")
+        call_command("migrate", verbosity=0)

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
-from bench.common import database_recreate, say  # noqa: E402
+from bench.common import django_start, say  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_oauth"
@@ -92,16 +92,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30, help="timed runs per step (default 30)")
     args = parser.parse_args()
 
-    say(f"Recreating {urlsplit(args.database_url).path[1:]}…")
-    database_recreate(args.database_url)
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["IFTTT_REALTIME_URL"] = ""
-    os.environ["IFTTT_CLIENT_SECRET"] = CLIENT_SECRET
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iftttsvc.settings")
-    import django
-
-    django.setup()
+    django_start(
+        args.database_url, IFTTT_REALTIME_URL="", IFTTT_CLIENT_SECRET=CLIENT_SECRET, CELERY_TASK_ALWAYS_EAGER="1"
+    )
     from django.conf import settings
     from django.core.management import call_command
     from django.test import Client
@@ -111,8 +104,6 @@ def main() -> None:
     from accounts.services import ifttt_application_ensure
 
     setup_test_environment()  # the test client then exposes each response's template context
-    say("Migrating…")
-    call_command("migrate", verbosity=0)
     say(f"Inserting {OTHER_USERS:,} other users with {args.events:,} device events…")
     started = time.perf_counter()
     populate(args.events)
