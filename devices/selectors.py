@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from .models import Device, DeviceEvent
+from .models import Device
 
 
 def device_list(*, user: Any, kinds: Iterable[str] | None = None, room: str | None = None) -> QuerySet[Device]:
@@ -30,11 +30,3 @@ def device_rooms(*, user: Any) -> list[str]:
     return list(
         Device.objects.filter(owner=user).exclude(room="").order_by("room").values_list("room", flat=True).distinct()
     )
-
-
-def device_events_list(*, device: Device, types: Iterable[str] | None = None) -> QuerySet[DeviceEvent]:
-    """A device's events, newest first, from the (device, type, occurred_at) indexes."""
-    qs = DeviceEvent.objects.filter(device=device)
-    if types is not None:
-        qs = qs.filter(type__in=list(types))
-    return qs.order_by("-occurred_at", "-id")

@@ -23,7 +23,7 @@ from accounts.services import ifttt_access_revoke
 from actions.models import ActionRun
 from devices.models import SWITCHABLE_KINDS, Device, DeviceEvent, DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_events_record, device_set_online
-from iftttsvc.errors import NotFound, ServiceError, Skip
+from iftttsvc.errors import ServiceError, Skip
 from iftttsvc.models import ApiCall
 from iftttsvc.registry import registry
 from triggers.models import TriggerIdentity
@@ -177,7 +177,3 @@ def api_log_prune(*, older_than_days: int | None = None, progress: Callable[[int
         deleted += ApiCall.objects.filter(pk__in=batch).delete()[0]
         if progress is not None:
             progress(deleted)
-
-
-def support_object_missing(kind: str, key: str) -> NotFound:
-    return NotFound(f"No {kind} matches “{key}”. Check the id or email and try again.")
