@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -152,6 +153,41 @@ def free_port(ports: Iterable[int]) -> int:
     raise RuntimeError(f"No free port in {ports}; stop whatever holds them and retry.")
 
 
+class _OneRequestAtATime:
+    """A WSGI app wrapper: one request at a time, from the call until the response is closed (which
+    runs its closers, such as the API-log write). For in-memory SQLite, where every request thread of
+    the live server shares the test's single connection and two at once would corrupt each other."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        self.lock.acquire()
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            self.lock.release()
+            raise
+        return _ReleasedOnClose(result, self.lock)
+
+
+class _ReleasedOnClose:
+    def __init__(self, result: Any, lock: threading.Lock) -> None:
+        self.result = result
+        self.lock = lock
+
+    def __iter__(self) -> Any:
+        return iter(self.result)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self.result, "close"):
+                self.result.close()
+        finally:
+            self.lock.release()
+
+
 @pytest.fixture
 def live_site(transactional_db: Any) -> Iterator[str]:
     """The whole site served over real HTTP on 127.0.0.1."""
@@ -160,6 +196,9 @@ def live_site(transactional_db: Any) -> Iterator[str]:
     server = LiveServer(f"127.0.0.1:{free_port(LIVE_SERVER_PORTS)}", start=False)
     server._live_server_modified_settings.enable()
     server.start()
+    if connection.vendor == "sqlite":
+        httpd = server.thread.httpd
+        httpd.set_app(_OneRequestAtATime(httpd.get_app()))
     try:
         yield server.url
     finally:
