@@ -9,7 +9,6 @@ Set UPDATE_SCREENSHOTS=1 to refresh docs/consent.png from this run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -86,14 +85,22 @@ class Visit:
         return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
+class FreshConnections:
+    """IFTTT's servers calling ours, each request on a connection of its own: a pooled connection can
+    be reused just as the live server closes it, and a request sent on it gets no answer."""
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        headers = {"Connection": "close", **kwargs.pop("headers", {})}
+        return requests.get(url, headers=headers, timeout=kwargs.pop("timeout", 10), **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        headers = {"Connection": "close", **kwargs.pop("headers", {})}
+        return requests.post(url, headers=headers, timeout=kwargs.pop("timeout", 10), **kwargs)
+
+
 @pytest.fixture
-def ifttt_server(live_site: str) -> Iterator[requests.Session]:
-    """IFTTT's servers calling ours. One request per connection: a kept-alive connection would
-    outlive the live server, whose request threads share the test's in-memory SQLite connection."""
-    session = requests.Session()
-    session.headers["Connection"] = "close"
-    with session:
-        yield session
+def ifttt_server(live_site: str) -> FreshConnections:
+    return FreshConnections()
 
 
 def _screenshot_path(tmp_path: Path) -> Path:
@@ -103,7 +110,7 @@ def _screenshot_path(tmp_path: Path) -> Path:
 
 
 def test_connect_ifttt_in_a_browser_then_disconnect(
-    live_site: str, ifttt_app: Any, alice: Any, browser: Any, ifttt_server: requests.Session, tmp_path: Path
+    live_site: str, ifttt_app: Any, alice: Any, browser: Any, ifttt_server: FreshConnections, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
