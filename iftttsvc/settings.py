@@ -54,6 +54,16 @@ IFTTT_CONNECT_BACKOFF = env.float("IFTTT_CONNECT_BACKOFF", default=0.5)
 # Connection runtime scripts: IFTTT's 10 s limit, and a V8 heap cap per run.
 CONNECTIONS_SCRIPT_TIMEOUT = env.float("CONNECTIONS_SCRIPT_TIMEOUT", default=10.0)
 CONNECTIONS_SCRIPT_MEMORY_MB = env.int("CONNECTIONS_SCRIPT_MEMORY_MB", default=64)
+# --- The service's identity: every page, the banner, the landing page and `ifttt_review` use these.
+SERVICE_NAME = env_or("SERVICE_NAME", "Smart Home")
+SERVICE_DESCRIPTION = env_or(
+    "SERVICE_DESCRIPTION",
+    "Smart Home connects your lights, plugs, thermostats and motion sensors to the apps and devices you use.",
+)
+SERVICE_SUPPORT_EMAIL = env_or("SERVICE_SUPPORT_EMAIL", "support@example.com")
+SERVICE_BRAND_COLOR = env_or("SERVICE_BRAND_COLOR", "#1f6feb")
+# An SVG file: IFTTT wants a white vector logo on a transparent background.
+SERVICE_LOGO = Path(env_or("SERVICE_LOGO", str(BASE_DIR / "static" / "brand" / "logo.svg")))
 # The public base URL of this service, used for links IFTTT shows (action results, user/info url).
 SITE_URL = env_or("SITE_URL", f"http://127.0.0.1:{env_or('PORT', '8000')}").rstrip("/")
 # The largest JSON body the Service API and the device API accept.
@@ -151,6 +161,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.service",
             ],
         },
     },
@@ -183,6 +194,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
