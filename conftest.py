@@ -19,7 +19,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from iftttsvc.services import endpoint_tests_prepare
+from protocol.services import endpoint_tests_prepare
 
 SERVICE_KEY = "test-service-key"
 
@@ -76,6 +76,9 @@ def _service_settings(settings: Any, tmp_path: Any) -> None:
     settings.SITE_URL = "https://smarthome.example"
     # Tests read the API log right after a call: write each row at once.
     settings.API_LOG_FLUSH_SECONDS = 0
+    # Password hashing is deliberately slow; the suite signs in hundreds of users. Processes a test starts
+    # keep the real hashers and list this one after them, so they still verify these hashes.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
 
 
 class IftttClient:

@@ -3,14 +3,11 @@ import secrets
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from protocol.models import DisconnectedBy
+
 
 def _public_id() -> str:
     return secrets.token_hex(12)
-
-
-class DisconnectedBy(models.TextChoices):
-    USER = "user", "the user, on their account page"
-    SUPPORT = "support", "support"
 
 
 class User(AbstractUser):

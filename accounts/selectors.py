@@ -13,7 +13,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, RefreshToken
 
 from devices.models import DeviceEvent, EventType
-from iftttsvc.models import ApiCall
+from protocol.models import ApiCall
 
 
 @dataclass(frozen=True)

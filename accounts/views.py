@@ -20,11 +20,11 @@ from oauth2_provider.models import get_application_model
 from devices.models import SWITCHABLE_KINDS, EventSource
 from devices.selectors import device_get_for_user, device_list
 from devices.services import device_switch
+from protocol.access import ifttt_access_revoke
+from protocol.oauth import redirect_uri_registered
 
 from .charts import activity_chart_build
-from .oauth import redirect_uri_registered
 from .selectors import account_activity_by_day, ifttt_connection_get
-from .services import ifttt_access_revoke
 
 AUTHORIZE_PATH = "/oauth/authorize/"
 

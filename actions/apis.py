@@ -5,8 +5,8 @@ from __future__ import annotations
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from iftttsvc.apis import UserApi, body_fields, lookup, options_response, required_fields_present
-from iftttsvc.registry import ActionSpec, registry
+from protocol.apis import UserApi, body_fields, lookup, options_response, required_fields_present
+from protocol.registry import ActionSpec, registry
 
 from .services import action_run, action_run_url
 

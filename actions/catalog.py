@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from core.errors import Skip
 from devices.colors import color_normalize
 from devices.models import SWITCHABLE_KINDS, Device, DeviceKind, EventSource
 from devices.services import device_set_color, device_set_target_temperature, device_switch
-from iftttsvc.errors import Skip
-from iftttsvc.fields import device_field, device_for, kinds_phrase, number_problem, parse_number
-from iftttsvc.registry import ActionResult, ActionSpec, Fields, FieldSpec, registry
+from protocol.fields import device_field, device_for, kinds_phrase, number_problem, parse_number
+from protocol.registry import ActionResult, ActionSpec, Fields, FieldSpec, registry
 
 TARGET_RANGE = (5.0, 30.0)
 

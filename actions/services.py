@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from iftttsvc.errors import Skip
-from iftttsvc.registry import ActionSpec, Fields
+from core.errors import Skip
+from protocol.registry import ActionSpec, Fields
 
 from .models import ActionRun, ActionRunStatus
 

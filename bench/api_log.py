@@ -43,9 +43,9 @@ def main() -> None:
     from django.core.handlers.wsgi import WSGIHandler
     from django.test import RequestFactory
 
-    from iftttsvc.middleware import api_log_flush
-    from iftttsvc.models import ApiCall
-    from iftttsvc.services import endpoint_tests_prepare
+    from protocol.middleware import api_log_flush
+    from protocol.models import ApiCall
+    from protocol.services import endpoint_tests_prepare
 
     setup = endpoint_tests_prepare()
     fields = setup["samples"]["triggers"]["device_switched_on"]

@@ -7,7 +7,7 @@ whole Django stack (middleware, CSP, throttling backend, views), each step IFTTT
 the consent page, Allow, the code exchange, user/info, a refresh, a revocation; and the account page
 with its activity chart. The token endpoint verifies the hashed client secret on every call, so it is
 timed twice: with the secret under Django's password hasher (PBKDF2, django-oauth-toolkit's default)
-and under accounts.hashers.ClientSecretHasher (what setup_ifttt stores). Each figure is the median of
+and under protocol.hashers.ClientSecretHasher (what setup_ifttt stores). Each figure is the median of
 `--runs` runs after a warm-up.
 
     .venv/bin/python bench/oauth.py                          # about two minutes
@@ -101,7 +101,7 @@ def main() -> None:
     from django.test.utils import override_settings, setup_test_environment
 
     from accounts.models import User
-    from accounts.services import ifttt_application_ensure
+    from protocol.access import ifttt_application_ensure
 
     setup_test_environment()  # the test client then exposes each response's template context
     say(f"Inserting {OTHER_USERS:,} other users with {args.events:,} device events…")
@@ -200,9 +200,9 @@ def main() -> None:
             say(f"  revoke: {statistics.median(revoke_times[1:]):.2f} ms")
 
     ifttt_application_ensure()
-    # Before: the provider's default, the slow password hash. After: accounts.hashers.ClientSecretHasher.
+    # Before: the provider's default, the slow password hash. After: protocol.hashers.ClientSecretHasher.
     round_with("the password hasher", list(settings.PASSWORD_HASHERS))
-    round_with("ClientSecretHasher", ["accounts.hashers.ClientSecretHasher", *settings.PASSWORD_HASHERS])
+    round_with("ClientSecretHasher", ["protocol.hashers.ClientSecretHasher", *settings.PASSWORD_HASHERS])
 
     baseline = statistics.median(results["GET /ifttt/v1/status (baseline)"])
     lines = [

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from iftttsvc import urls as service_urls
-from iftttsvc.apis import UserApi
+from protocol.apis import UserApi
 
 
 def _fixed_items(count: int) -> list[dict[str, Any]]:

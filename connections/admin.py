@@ -7,13 +7,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-
-from accounts.models import User
 
 from .models import Connection, FiredTrigger, ScriptRun, UserConnection, WebhookDelivery
 from .services import script_test_run
@@ -84,7 +83,10 @@ class TestRunForm(forms.Form):
         name = (self.cleaned_data.get("user") or "").strip()
         if not name:
             return None
-        user = User.objects.filter(username=name).first() or User.objects.filter(public_id=name).first()
+        user = (
+            get_user_model().objects.filter(username=name).first()
+            or get_user_model().objects.filter(public_id=name).first()
+        )
         if user is None:
             raise forms.ValidationError(f"No user has the username or id “{name}”.")
         return user

@@ -13,8 +13,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from iftttsvc.apis import ServiceKeyApi
-from iftttsvc.errors import BadRequest
+from core.errors import BadRequest
+from protocol.apis import ServiceKeyApi
 
 from .services import webhook_delivery_receive
 from .webhooks import KNOWN, webhook_input_parse

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from iftttsvc.queueing import task_enqueue, task_enqueue_on_commit
+from core.queueing import task_enqueue, task_enqueue_on_commit
 
 from .client import ConnectClient, ConnectUnreachable
 from .models import (

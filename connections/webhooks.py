@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import User
-from iftttsvc.errors import BadRequest, NotFound
+from django.contrib.auth import get_user_model
+
+from core.errors import BadRequest, NotFound
 
 from .services import CONNECTION_EVENTS, WebhookInput, ms_to_datetime
 
@@ -45,7 +46,7 @@ def webhook_input_parse(kind: str, event: str, body: dict[str, Any], *, user: An
     connection_id = _text(data, "connection_id", "data", required=True)
     user_timezone = _text(data, "user_timezone", "data", required=False)
     if user is None:
-        user = User.objects.filter(public_id=user_id).first()
+        user = get_user_model().objects.filter(public_id=user_id).first()
         if user is None:
             raise NotFound(f"No account here has the user id “{user_id}”; nothing was recorded.")
     webhook = WebhookInput(

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from iftttsvc.errors import BadRequest, Unauthorized
+from core.errors import BadRequest, Unauthorized
 
 from .colors import color_normalize
 from .models import Device, DeviceKind, EventSource, EventType

@@ -103,7 +103,8 @@ INSTALLED_APPS = [
     "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "iftttsvc",
+    "core",
+    "protocol",
     "accounts",
     "devices",
     "triggers",
@@ -123,7 +124,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "iftttsvc.middleware.ApiLogMiddleware",
+    "protocol.middleware.ApiLogMiddleware",
     "accounts.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes requires: it turns a throttled sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -178,8 +179,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # People's passwords use Django's default hashers; OAuth client secrets (long random strings, checked
-# on every token call) use one salted SHA-256 instead: see accounts/hashers.py. Never list it first.
-PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, "accounts.hashers.ClientSecretHasher"]
+# on every token call) use one salted SHA-256 instead: see protocol/hashers.py. Never list it first.
+PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, "protocol.hashers.ClientSecretHasher"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -211,11 +212,11 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- REST framework and OpenAPI --------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["iftttsvc.http.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["iftttsvc.http.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["core.http.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["core.http.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
-    "EXCEPTION_HANDLER": "iftttsvc.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -231,7 +232,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "iftttsvc.schema.ifttt_paths"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "protocol.schema.ifttt_paths"],
 }
 
 
@@ -259,8 +260,8 @@ OAUTH2_PROVIDER = {
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if not DEBUG else ["http", "https"],
     # Exact redirect-URI matching, revocation limited to the caller's own tokens and covering the
     # whole grant, and Deny never redirecting to an unregistered URI (see accounts/oauth.py).
-    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth.ServiceOAuth2Validator",
-    "OAUTH2_BACKEND_CLASS": "accounts.oauth.ServiceOAuthLibCore",
+    "OAUTH2_VALIDATOR_CLASS": "protocol.oauth.ServiceOAuth2Validator",
+    "OAUTH2_BACKEND_CLASS": "protocol.oauth.ServiceOAuthLibCore",
 }
 
 # --- Celery ----------------------------------------------------------------------------------------
@@ -319,7 +320,7 @@ CELERY_BEAT_SCHEDULE["realtime-sweep"] = {
     "options": {"expires": max(REALTIME_SWEEP_SECONDS, 1.0)},
 }
 CELERY_BEAT_SCHEDULE["oauth-rotated-tokens-prune"] = {
-    "task": "accounts.oauth_rotated_tokens_prune",
+    "task": "protocol.oauth_rotated_tokens_prune",
     "schedule": 24 * 3600.0,
 }
 CELERY_BEAT_SCHEDULE["connections-work-sweep"] = {"task": "connections.work_sweep", "schedule": 60.0}

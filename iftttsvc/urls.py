@@ -3,8 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as accounts_views
-
-from . import apis
+from protocol import apis
 
 ifttt_v1: list[URLPattern | URLResolver] = [
     path("status", apis.StatusApi.as_view(), name="status"),
@@ -30,6 +29,6 @@ urlpatterns = [
     re_path(r"^(ifttt|api/v1)/", apis.NoSuchEndpointApi.as_view()),
 ]
 
-handler400 = "iftttsvc.errors.handler400"
-handler404 = "iftttsvc.errors.handler404"
-handler500 = "iftttsvc.errors.handler500"
+handler400 = "core.errors.handler400"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"

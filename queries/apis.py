@@ -7,9 +7,9 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from iftttsvc.apis import UserApi, body_fields, body_limit, lookup, options_response, required_fields_present
-from iftttsvc.errors import BadRequest
-from iftttsvc.registry import QuerySpec, registry
+from core.errors import BadRequest
+from protocol.apis import UserApi, body_fields, body_limit, lookup, options_response, required_fields_present
+from protocol.registry import QuerySpec, registry
 
 from .cursors import cursor_decode, cursor_encode
 

@@ -11,11 +11,11 @@ from typing import Any
 
 from django.db.models import Q
 
+from core.errors import BadRequest
 from devices.models import DeviceEvent, DeviceKind
 from devices.selectors import device_list, device_rooms
-from iftttsvc.errors import BadRequest
-from iftttsvc.fields import device_field, device_for
-from iftttsvc.registry import Fields, FieldSpec, Ingredient, Option, QueryPage, QuerySpec, iso, registry
+from protocol.fields import device_field, device_for
+from protocol.registry import Fields, FieldSpec, Ingredient, Option, QueryPage, QuerySpec, iso, registry
 
 ALL_ROOMS = "*"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core import signing
 
-from iftttsvc.errors import BadRequest
+from core.errors import BadRequest
 
 _SALT = "queries.cursor"
 

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from devices.models import Device, DeviceEvent, EventType
-from iftttsvc.middleware import FINGERPRINT_LENGTH
-from iftttsvc.models import ApiCall
-from iftttsvc.registry import TriggerSpec, registry
+from protocol.middleware import FINGERPRINT_LENGTH
+from protocol.models import ApiCall
+from protocol.registry import TriggerSpec, registry
 from triggers.models import TriggerIdentity
 
 EVENTS_SHOWN = 50

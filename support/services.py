@@ -18,14 +18,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts.models import DisconnectedBy
-from accounts.services import ifttt_access_revoke
 from actions.models import ActionRun
+from core.errors import ServiceError, Skip
 from devices.models import SWITCHABLE_KINDS, Device, DeviceEvent, DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_events_record, device_set_online
-from iftttsvc.errors import ServiceError, Skip
-from iftttsvc.models import ApiCall
-from iftttsvc.registry import registry
+from protocol.access import ifttt_access_revoke
+from protocol.models import ApiCall, DisconnectedBy
+from protocol.registry import registry
 from triggers.models import TriggerIdentity
 from triggers.services import realtime_notification_resend
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from iftttsvc.registry import registry
+from protocol.registry import registry
 from triggers.models import TriggerIdentity
 
 from . import charts

@@ -8,9 +8,9 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from iftttsvc.apis import UserApi, body_fields, body_limit, lookup, lookup_field, options_response
-from iftttsvc.errors import BadRequest
-from iftttsvc.registry import TriggerSpec, registry
+from core.errors import BadRequest
+from protocol.apis import UserApi, body_fields, body_limit, lookup, lookup_field, options_response
+from protocol.registry import TriggerSpec, registry
 
 from .selectors import trigger_events_list, trigger_item
 from .services import trigger_identity_delete, trigger_identity_record, trigger_identity_touch

@@ -7,9 +7,10 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from devices.models import SWITCHABLE_KINDS, DeviceEvent, DeviceKind, EventType
-from iftttsvc.fields import device_field, number_problem, parse_number
-from iftttsvc.fixtures import EndpointTestsFixture
-from iftttsvc.registry import Fields, FieldSpec, Ingredient, TimelineEvent, TriggerSpec, iso, registry
+from devices.services import NewEvent
+from protocol.fields import device_field, number_problem, parse_number
+from protocol.fixtures import EndpointTestsFixture, sample_events, sample_readings
+from protocol.registry import Fields, FieldSpec, Ingredient, TimelineEvent, TriggerSpec, iso, registry
 
 THRESHOLD_RANGE = (-40.0, 100.0)
 
@@ -48,6 +49,8 @@ registry.add(
         history=lambda user, fields: _device_events(user, fields, EventType.SWITCHED_ON),
         render=lambda event, fields: {**_device_ingredients(event), "switched_on_at": iso(event.occurred_at)},
         sample=lambda fx: {"device": fx.light.public_id},
+        sample_events=lambda fx: sample_events(fx.light, EventType.SWITCHED_ON, EventType.SWITCHED_OFF),
+        event_types=(EventType.SWITCHED_ON,),
     )
 )
 
@@ -67,6 +70,8 @@ registry.add(
         history=lambda user, fields: _device_events(user, fields, EventType.SWITCHED_OFF),
         render=lambda event, fields: {**_device_ingredients(event), "switched_off_at": iso(event.occurred_at)},
         sample=lambda fx: {"device": fx.light.public_id},
+        sample_events=lambda fx: sample_events(fx.light, EventType.SWITCHED_ON, EventType.SWITCHED_OFF),
+        event_types=(EventType.SWITCHED_OFF,),
     )
 )
 
@@ -135,6 +140,9 @@ registry.add(
             "measured_at": iso(event.occurred_at),
         },
         sample=lambda fx: {"device": fx.thermostat.public_id, "threshold": fx.threshold},
+        # Readings around the sample threshold (22) that cross it three times.
+        sample_events=lambda fx: sample_readings(fx.thermostat, (20.0, 23.0, 21.0, 24.0, 19.0, 25.0)),
+        event_types=(EventType.TEMPERATURE,),
         validation_samples=_temperature_validations,
     )
 )
@@ -158,6 +166,8 @@ registry.add(
             "detected_at": iso(event.occurred_at),
         },
         sample=lambda fx: {"device": fx.motion_sensor.public_id},
+        sample_events=lambda fx: sample_events(fx.motion_sensor, EventType.MOTION),
+        event_types=(EventType.MOTION,),
     )
 )
 
@@ -184,5 +194,10 @@ registry.add(
             "added_at": iso(event.occurred_at),
         },
         sample=lambda fx: {},
+        # The test account's devices are each added once; these only top up an account with fewer.
+        sample_events=lambda fx: [
+            (device, NewEvent(type=EventType.DEVICE_ADDED)) for device in (fx.light, fx.plug, fx.motion_sensor)
+        ],
+        event_types=(EventType.DEVICE_ADDED,),
     )
 )

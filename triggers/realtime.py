@@ -31,7 +31,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from iftttsvc.queueing import task_enqueue
+from core.queueing import task_enqueue
 
 from .models import OPEN_DELIVERY_STATUSES, DeliveryStatus, RealtimeDelivery, TriggerFeedItem, TriggerIdentity
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import connection
 
 from devices.models import Device, DeviceEvent
-from iftttsvc.registry import Fields, TimelineEvent, TriggerSpec
+from protocol.registry import Fields, TimelineEvent, TriggerSpec
 
 from .models import TriggerFeedItem, TriggerIdentity
 

@@ -17,10 +17,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.db import ASYNC_COMMIT_FROM, async_commit_available
+from core.errors import NotFound
 from devices.models import DeviceEvent
-from iftttsvc.db import ASYNC_COMMIT_FROM, async_commit_available
-from iftttsvc.errors import NotFound
-from iftttsvc.registry import Fields, TriggerSpec, registry
+from protocol.registry import Fields, TriggerSpec, registry
 
 from .models import TriggerFeedItem, TriggerIdentity
 from .realtime import realtime_pending_mark
@@ -53,7 +53,7 @@ def trigger_identity_touch(*, identity: str, user: Any, spec: TriggerSpec, field
     """
     now = timezone.now()
     if async_commit_available():
-        # Last-polled is bookkeeping: its commit need not wait for the disk (see iftttsvc.db).
+        # Last-polled is bookkeeping: its commit need not wait for the disk (see core.db).
         table = connection.ops.quote_name(TriggerIdentity._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(

@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from accounts.services import ifttt_application_ensure
+from protocol.access import ifttt_application_ensure
 
 CLIENT_SECRET = "ifttt-test-client-secret"
 STATE = "a00caec8dbd08e50"
@@ -115,4 +115,4 @@ def signed_in(client: Client, make_user: Any) -> tuple[Client, Any]:
 def _fast_hashing(settings: Any) -> None:
     # Passwords and client secrets are hashed on every sign-in and token call; the real hasher's
     # deliberate slowness would only slow the suite, not test anything here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "accounts.hashers.ClientSecretHasher"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "protocol.hashers.ClientSecretHasher"]

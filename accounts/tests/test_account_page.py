@@ -10,10 +10,10 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.selectors import account_activity_by_day
-from accounts.services import ifttt_token_issue
 from devices.models import Device, DeviceEvent, DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_create, device_events_record
-from iftttsvc.models import ApiCall
+from protocol.access import ifttt_token_issue
+from protocol.models import ApiCall
 
 from .conftest import TokenEndpoint, body, code_for
 

@@ -11,8 +11,8 @@ from django.test import RequestFactory
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
-from accounts.services import ifttt_access_revoke, ifttt_token_issue
 from accounts.views import AuthorizationView
+from protocol.access import ifttt_access_revoke, ifttt_token_issue
 
 from .conftest import TokenEndpoint, body, code_for
 
@@ -170,11 +170,11 @@ def test_prompt_none_never_redirects_to_an_unregistered_uri(ifttt_app: Any) -> N
 def test_client_secrets_are_stored_hashed_but_not_with_the_slow_password_hash(db: Any, settings: Any) -> None:
     from django.contrib.auth.hashers import check_password, make_password
 
-    from accounts.services import ifttt_application_ensure
+    from protocol.access import ifttt_application_ensure
 
     settings.PASSWORD_HASHERS = [
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-        "accounts.hashers.ClientSecretHasher",
+        "protocol.hashers.ClientSecretHasher",
     ]
     settings.IFTTT_CLIENT_SECRET = "a-long-random-client-secret"
     # An application saved before: its secret under the slow hash is moved to the fast one.
@@ -219,7 +219,7 @@ def test_a_consent_form_posted_with_an_unknown_client_is_a_clear_400(ifttt_app: 
 def test_rotated_refresh_tokens_are_pruned_after_the_grace_period(
     signed_in: Any, token_endpoint: TokenEndpoint
 ) -> None:
-    from accounts.services import oauth_rotated_tokens_prune
+    from protocol.access import oauth_rotated_tokens_prune
 
     tokens = _connect(signed_in, token_endpoint)
     first = body(token_endpoint.refresh(tokens["refresh_token"]))

@@ -16,12 +16,12 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from accounts.services import ifttt_application_ensure, ifttt_token_issue
 from devices.models import Device, DeviceKind
 from devices.services import device_create
 from localifttt.applet import fill
 from localifttt.inprocess import service_in_thread
 from localifttt.tests.ports import free_port
+from protocol.access import ifttt_application_ensure, ifttt_token_issue
 from triggers.models import TriggerIdentity
 
 APPLET = [

@@ -11,11 +11,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.services import ifttt_token_issue
 from actions.models import ActionRun, ActionRunStatus
 from devices.models import Device, DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_create, device_events_record
-from iftttsvc.models import ApiCall
+from protocol.access import ifttt_token_issue
+from protocol.models import ApiCall
 from support.services import support_group_ensure
 from triggers.models import TriggerIdentity
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from oauth2_provider.models import AccessToken, Application
 
 from devices.services import device_api_key_issue
-from iftttsvc.models import ApiCall
+from protocol.models import ApiCall
 
 APPS = ("accounts", "devices", "triggers", "actions", "iftttsvc", "oauth2_provider", "support", "admin")
 MODELS = sorted(

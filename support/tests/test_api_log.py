@@ -14,7 +14,7 @@ from oauth2_provider.models import AccessToken
 from conftest import IftttClient
 from devices.models import EventSource
 from devices.services import device_switch
-from iftttsvc.models import ApiCall
+from protocol.models import ApiCall
 from support.services import api_log_prune
 
 
@@ -111,7 +111,7 @@ def test_pruning_is_scheduled(settings: Any) -> None:
 def test_rows_are_written_in_batches_with_their_own_time(
     client: Client, life: Any, settings: Any, monkeypatch: Any
 ) -> None:
-    from iftttsvc import middleware
+    from protocol import middleware
 
     settings.API_LOG_FLUSH_SECONDS = 3600.0  # no flush by age: only by size, or on demand
     monkeypatch.setattr(middleware, "API_LOG_BATCH", 3)

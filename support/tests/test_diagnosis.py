@@ -13,7 +13,7 @@ from oauth2_provider.models import AccessToken
 from conftest import IftttClient
 from devices.models import EventSource
 from devices.services import device_switch
-from iftttsvc.models import ApiCall
+from protocol.models import ApiCall
 from support.selectors import diagnosis_get, health_get
 
 

@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from accounts.services import ifttt_application_ensure
+from protocol.access import ifttt_application_ensure
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from support.admin_tools import ReadOnlyAdmin, diagnosis_url
+from core.admin import ReadOnlyAdmin, diagnosis_url
 
 from .models import ApiCall
 

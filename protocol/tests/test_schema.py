@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from django.test import Client
 
-from iftttsvc.registry import registry
+from protocol.registry import registry
 
 
 def test_schema_describes_every_catalog_entry(client: Client, db: Any) -> None:

@@ -23,8 +23,9 @@ from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from .db import ASYNC_COMMIT_FROM, async_commit_available
-from .errors import IFTTT_PREFIX
+from core.db import ASYNC_COMMIT_FROM, async_commit_available
+from core.errors import IFTTT_PREFIX
+
 from .models import ApiCall
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -54,16 +55,14 @@ class FastAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        from accounts.models import User
-
         condition = Q(pk__in=[])
         for name in self.search_exact:
             condition |= Q(**{name: term})
         if self.search_user_field:
             users = list(
-                User.objects.filter(Q(email__iexact=term) | Q(username=term) | Q(public_id=term)).values_list(
-                    "pk", flat=True
-                )[:20]
+                get_user_model()
+                .objects.filter(Q(email__iexact=term) | Q(username=term) | Q(public_id=term))
+                .values_list("pk", flat=True)[:20]
             )
             if users:
                 condition |= Q(**{f"{self.search_user_field}_id__in": users})

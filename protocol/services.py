@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts.services import ifttt_token_get_or_issue
+from protocol.access import ifttt_token_get_or_issue
 
 from .fixtures import EndpointTestsFixture, endpoint_tests_fixture_prepare
 from .registry import registry

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from devices.models import Device, DeviceEvent
+    from devices.services import NewEvent
 
     from .fixtures import EndpointTestsFixture
 
@@ -134,6 +135,13 @@ class TriggerSpec(Declaration):
     # test/setup: valid field values for the test user's fixture, and a valid/invalid pair per
     # validated field.
     sample: Callable[[EndpointTestsFixture], dict[str, Any]]
+    # test/setup: events that put at least three items on the timeline `sample` selects, as
+    # (device, event) pairs. They are recorded once per deployment, only while that timeline has
+    # fewer than three, so a trigger added to a running service gets its history on the next setup.
+    sample_events: Callable[[EndpointTestsFixture], Sequence[tuple[Device, NewEvent]]]
+    # The kinds of domain event that can reach this trigger's timeline: what the diagnosis shows as
+    # "latest events" and the account page's activity counts for it.
+    event_types: tuple[str, ...] = ()
     validation_samples: Callable[[EndpointTestsFixture], dict[str, dict[str, Any]]] | None = None
 
 

@@ -34,7 +34,7 @@ class ServiceOAuth2Validator(OAuth2Validator):
         The toolkit would revoke any client's token and leave its refresh token (or a rotated one
         still inside the grace period) able to mint a new access token straight away.
         """
-        from .services import oauth_token_revoke
+        from .access import oauth_token_revoke
 
         oauth_token_revoke(token=token, application=request.client)
 

@@ -11,7 +11,7 @@ from django.test import Client
 from conftest import SERVICE_KEY
 from devices.models import Device, DeviceEvent, DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_create, device_events_record
-from iftttsvc.services import endpoint_tests_prepare
+from protocol.services import endpoint_tests_prepare
 from triggers.models import TriggerFeedItem, TriggerIdentity
 
 
@@ -233,7 +233,7 @@ def test_light_colours(ifttt: Any, setup_data: dict[str, Any], color: str, store
 def test_an_unexpected_error_is_a_500_in_the_envelope(ifttt: Any, monkeypatch: Any) -> None:
     import dataclasses
 
-    from iftttsvc.registry import registry
+    from protocol.registry import registry
 
     def broken(event: Any, fields: Any) -> dict[str, Any]:
         raise RuntimeError("a bug")

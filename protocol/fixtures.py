@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from devices.models import Device, DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_create, device_events_record
 
 TEST_USERNAME = "ifttt-endpoint-tests"
 TEST_THRESHOLD = "22"
-# Readings that cross TEST_THRESHOLD three times (at 23, 24 and 25).
-_READINGS = (20.0, 23.0, 21.0, 24.0, 19.0, 25.0)
 
 
 @dataclass(frozen=True)
@@ -44,30 +43,52 @@ _DEVICES: dict[str, dict[str, Any]] = {
 }
 
 
-def _history(role: str) -> list[NewEvent]:
-    """At least three events of every kind a trigger watches, spread over the past hours."""
-    start = timezone.now() - timedelta(hours=6)
-    if role in ("light", "plug"):
-        types = [EventType.SWITCHED_ON, EventType.SWITCHED_OFF] * 3
-        return [NewEvent(type=t, occurred_at=start + timedelta(minutes=10 * i)) for i, t in enumerate(types)]
-    if role == "thermostat":
-        return [
-            NewEvent(type=EventType.TEMPERATURE, value=v, occurred_at=start + timedelta(minutes=10 * i))
-            for i, v in enumerate(_READINGS)
-        ]
-    if role == "motion_sensor":
-        return [NewEvent(type=EventType.MOTION, occurred_at=start + timedelta(minutes=15 * i)) for i in range(3)]
-    return []
+def sample_events(device: Device, *types: str, times: int = 3) -> list[tuple[Device, NewEvent]]:
+    """`types` in turn, `times` over, on `device`: sample history for a trigger's declaration."""
+    return [(device, NewEvent(type=event_type)) for _ in range(times) for event_type in types]
+
+
+def sample_readings(device: Device, values: Sequence[float]) -> list[tuple[Device, NewEvent]]:
+    """Temperature readings on `device`, in order: sample history for a reading-based trigger."""
+    return [(device, NewEvent(type=EventType.TEMPERATURE, value=value)) for value in values]
+
+
+def endpoint_tests_history_backfill(fixture: EndpointTestsFixture) -> int:
+    """Give every trigger's sample timeline at least three events; return how many were recorded.
+
+    Each trigger declares its own sample events; they are recorded only for a timeline that has fewer
+    than three, with idempotency keys, so this is cheap once done and safe to repeat on every setup.
+    """
+    from .registry import registry
+
+    recorded = 0
+    for slug, spec in registry.triggers.items():
+        if spec.history(fixture.user, spec.sample(fixture))[:3].count() >= 3:
+            continue
+        planned = list(spec.sample_events(fixture))
+        start = timezone.now() - timedelta(minutes=10 * len(planned))
+        by_device: dict[int, tuple[Device, list[NewEvent]]] = {}
+        for index, (device, event) in enumerate(planned):
+            keyed = replace(
+                event,
+                external_id=f"test-setup:{slug}:{index}",
+                occurred_at=event.occurred_at or start + timedelta(minutes=10 * index),
+            )
+            by_device.setdefault(device.pk, (device, []))[1].append(keyed)
+        for device, events in by_device.values():
+            recorded += len(device_events_record(device=device, events=events, source=EventSource.SYSTEM))
+    return recorded
 
 
 @transaction.atomic
 def endpoint_tests_fixture_prepare() -> EndpointTestsFixture:
     """Create the test user and devices, or bring them back to their starting state.
 
-    Idempotent: history is written once, when a device is created; a second call only resets the
-    state that the endpoint tests' actions change (the offline light must stay offline).
+    Idempotent: each trigger's sample history is written once (see `endpoint_tests_history_backfill`);
+    a second call only resets the state that the endpoint tests' actions change (the offline light
+    must stay offline).
     """
-    user, _ = User.objects.get_or_create(
+    user, _ = get_user_model().objects.get_or_create(
         username=TEST_USERNAME,
         defaults={"email": "ifttt-endpoint-tests@example.invalid", "first_name": "IFTTT endpoint tests"},
     )
@@ -89,13 +110,12 @@ def endpoint_tests_fixture_prepare() -> EndpointTestsFixture:
                 occurred_at=added_at + timedelta(minutes=index),
                 **attributes,
             )
-            device_events_record(device=device, events=_history(role), source=EventSource.SYSTEM)
         online = role != "offline_light"
         if device.online != online:
             Device.objects.filter(pk=device.pk).update(online=online)
             device.online = online
         devices[role] = device
-    return EndpointTestsFixture(
+    fixture = EndpointTestsFixture(
         user=user,
         light=devices["light"],
         plug=devices["plug"],
@@ -103,3 +123,5 @@ def endpoint_tests_fixture_prepare() -> EndpointTestsFixture:
         motion_sensor=devices["motion_sensor"],
         offline_light=devices["offline_light"],
     )
+    endpoint_tests_history_backfill(fixture)
+    return fixture

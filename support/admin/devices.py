@@ -6,10 +6,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from support.admin_tools import FastAdmin, ReadOnlyAdmin
+from core.admin import FastAdmin, ReadOnlyAdmin
+from devices.models import Device, DeviceEvent
 from support.services import ActionRefused, support_device_set_online, support_test_event_fire
-
-from .models import Device, DeviceEvent
 
 
 @admin.register(Device)

@@ -11,15 +11,14 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
+from accounts.models import User
 from actions.models import ActionRun
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, RecentInline, diagnosis_url
 from devices.models import Device, DeviceEvent
-from iftttsvc.models import ApiCall
-from support.admin_tools import CappedCountPaginator, ReadOnlyAdmin, RecentInline, diagnosis_url
+from protocol.models import ApiCall
 from support.models import IftttAccessToken, IftttGrant, IftttIDToken, IftttRefreshToken
 from support.services import ActionRefused, support_ifttt_disconnect
 from triggers.models import TriggerIdentity
-
-from .models import User
 
 
 class DeviceInline(RecentInline):

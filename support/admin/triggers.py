@@ -9,11 +9,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from iftttsvc.registry import registry
-from support.admin_tools import FastAdmin, ReadOnlyAdmin, RecentInline, diagnosis_url
+from core.admin import FastAdmin, ReadOnlyAdmin, RecentInline, diagnosis_url
+from protocol.registry import registry
 from support.services import ActionRefused, support_realtime_resend
-
-from .models import DeliveryStatus, RealtimeDelivery, TriggerFeedItem, TriggerIdentity
+from triggers.models import DeliveryStatus, RealtimeDelivery, TriggerFeedItem, TriggerIdentity
 
 
 class TriggerSlugFilter(admin.SimpleListFilter):

@@ -1,4 +1,4 @@
-"""Writes for accounts and IFTTT's access to them."""
+"""IFTTT's access to accounts: its OAuth application, the tokens it holds, and revoking them."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def ifttt_application_ensure() -> Application:
     application.authorization_grant_type = Application.GRANT_AUTHORIZATION_CODE
     application.redirect_uris = settings.IFTTT_REDIRECT_URI
     # The provider hashes secrets on save; only re-set it when it no longer matches the setting, or
-    # when it is stored with the slow password hash (see accounts/hashers.py).
+    # when it is stored with the slow password hash (see protocol/hashers.py).
     if (
         not application.pk
         or not _secret_matches(application, settings.IFTTT_CLIENT_SECRET)

@@ -8,11 +8,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from iftttsvc.registry import registry
-from support.admin_tools import ReadOnlyAdmin
+from actions.models import ActionRun
+from core.admin import ReadOnlyAdmin
+from protocol.registry import registry
 from support.services import ActionRefused, support_action_run_replay
-
-from .models import ActionRun
 
 
 class ActionSlugFilter(admin.SimpleListFilter):

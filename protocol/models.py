@@ -3,6 +3,13 @@ from django.db import models
 from django.db.models import Q
 
 
+class DisconnectedBy(models.TextChoices):
+    """Who revoked IFTTT's access to an account (kept on the user, for support)."""
+
+    USER = "user", "the user, on their account page"
+    SUPPORT = "support", "support"
+
+
 class ApiCall(models.Model):
     """One call IFTTT made under /ifttt/: what support reads to answer "why didn't my Applet run?".
 

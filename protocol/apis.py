@@ -11,18 +11,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import BadRequest, NotFound, Unavailable
+
 from .auth import BearerTokenAuthentication, ServiceKeyAuthentication
-from .errors import BadRequest, NotFound, Unavailable
 from .middleware import api_log_note
 from .registry import Declaration, Fields, FieldSpec
 from .services import endpoint_tests_prepare
 
 
 class LoggedApi(APIView):
-    """Notes, for the API log (iftttsvc.middleware), what only the view knows about the call."""
+    """Notes, for the API log (protocol.middleware), what only the view knows about the call."""
 
     # The OpenAPI description of these endpoints is generated per slug from the registry
-    # (iftttsvc.schema); a subclass that should be described from its view sets its own schema.
+    # (protocol.schema); a subclass that should be described from its view sets its own schema.
     schema = None
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:

@@ -12,7 +12,7 @@ from oauth2_provider.models import AccessToken
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from .errors import Unauthorized
+from core.errors import Unauthorized
 
 IFTTT_SCOPE = "ifttt"
 
