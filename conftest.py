@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -142,18 +142,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-LIVE_SERVER_PORTS = range(8300, 8350)
 
 
-def free_port(ports: Iterable[int]) -> int:
-    for port in ports:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"No free port in {ports}; stop whatever holds them and retry.")
+def free_port() -> int:
+    """A port that is free right now, picked by the operating system (for a server that another piece
+    of code will start: a fixed range would keep two checkouts from testing at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class _OneRequestAtATime:
@@ -196,7 +192,7 @@ def live_site(transactional_db: Any) -> Iterator[str]:
     """The whole site served over real HTTP on 127.0.0.1."""
     from pytest_django.live_server_helper import LiveServer
 
-    server = LiveServer(f"127.0.0.1:{free_port(LIVE_SERVER_PORTS)}", start=False)
+    server = LiveServer(f"127.0.0.1:{free_port()}", start=False)
     server._live_server_modified_settings.enable()
     server.start()
     if connection.vendor == "sqlite":

@@ -193,7 +193,7 @@ def test_a_wrong_password_is_reported_as_a_sign_in_problem() -> None:
 
 def test_auth_without_credentials_says_what_to_give() -> None:
     with pytest.raises(CommandError, match="--user and --password"):
-        call_command("ifttt_check", "--url", "http://127.0.0.1:8450", "--auth")
+        call_command("ifttt_check", "--url", f"http://127.0.0.1:{free_port()}", "--auth")
 
 
 @pytest.mark.slow
