@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-postgres lint format demo bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log screenshots clean
+.PHONY: install run test test-postgres lint format demo bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-admin: install
 ## What the API log costs a trigger poll (on and off in one run)
 bench-api-log: install
 	$(PY) bench/api_log.py
+
+## Bytes per row of every growing table on PostgreSQL, and sizes at the design scale (about a minute)
+bench-capacity: install
+	$(PY) bench/capacity.py
 
 ## Refresh docs/consent.png from the browser test
 screenshots: install

@@ -71,7 +71,27 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_000_000)
 IFTTT_TRIGGER_DEFAULT_LIMIT = 50
 # The API log (every call IFTTT makes under /ifttt/, for support) and how long its rows are kept.
 IFTTT_API_LOG_ENABLED = env.bool("IFTTT_API_LOG_ENABLED", default=True)
-API_LOG_RETENTION_DAYS = env.int("API_LOG_RETENTION_DAYS", default=30)
+# Each call's detail is kept this long (IFTTT's own platform keeps 48 hours); failed calls longer, and
+# per day, user and endpoint summaries longer still (the support pages read them). See README
+# "What it keeps" and `manage.py retention`.
+API_LOG_DETAIL_HOURS = env.float("API_LOG_DETAIL_HOURS", default=48)
+API_LOG_FAILURE_RETENTION_DAYS = env.float("API_LOG_FAILURE_RETENTION_DAYS", default=7)
+API_LOG_SUMMARY_RETENTION_DAYS = env.float("API_LOG_SUMMARY_RETENTION_DAYS", default=30)
+
+# --- Retention of everything else (days; see each app's retention.py) -------------------------------
+# Finished work: Realtime deliveries, action runs, Connect webhooks, fired triggers and script runs.
+REALTIME_DELIVERY_RETENTION_DAYS = env.float("REALTIME_DELIVERY_RETENTION_DAYS", default=7)
+ACTION_RUN_RETENTION_DAYS = env.float("ACTION_RUN_RETENTION_DAYS", default=14)
+CONNECTIONS_RETENTION_DAYS = env.float("CONNECTIONS_RETENTION_DAYS", default=30)
+# Trigger identities IFTTT deleted (or stopped polling), kept a while for support, then removed.
+TRIGGER_IDENTITY_RETENTION_DAYS = env.float("TRIGGER_IDENTITY_RETENTION_DAYS", default=30)
+# A feed keeps this many newest events per identity; a poll for more reads the history instead.
+TRIGGER_FEED_KEEP = env.int("TRIGGER_FEED_KEEP", default=50)
+# The events IFTTT's endpoint tests cause on the isolated test account (not its sample history).
+TEST_ACCOUNT_EVENT_RETENTION_DAYS = env.float("TEST_ACCOUNT_EVENT_RETENTION_DAYS", default=7)
+# Sign-in attempts and lockouts (django-axes), and expired sessions.
+LOGIN_RECORD_RETENTION_DAYS = env.float("LOGIN_RECORD_RETENTION_DAYS", default=30)
+SESSION_RETENTION_DAYS = env.float("SESSION_RETENTION_DAYS", default=0)
 # API-log rows are written in batches, at most this many seconds after the call (0: each at once).
 API_LOG_FLUSH_SECONDS = env.float("API_LOG_FLUSH_SECONDS", default=1.0)
 
@@ -295,7 +315,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
-CELERY_BEAT_SCHEDULE["api-log-prune"] = {"task": "support.api_log_prune", "schedule": 24 * 3600}
+CELERY_BEAT_SCHEDULE["retention-prune"] = {"task": "core.retention_prune", "schedule": 24 * 3600}
 # Lets several deployments (or test runs) share one broker without taking each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 

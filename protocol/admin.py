@@ -89,8 +89,9 @@ class ApiCallAdmin(ReadOnlyAdmin):
     )
     list_filter = (EndpointFilter, StatusFilter, "realtime", "test_mode")
     list_select_related = ("user",)
-    search_fields = ("=request_id", "=trigger_identity", "=user__email", "=user__username")
-    search_exact = ("request_id", "trigger_identity")
+    # By X-Request-ID or person; an identity's calls are on its diagnosis page (linked from each row).
+    search_fields = ("=request_id", "=user__email", "=user__username")
+    search_exact = ("request_id",)
     raw_id_fields = ("user",)
     ordering = ("-created_at", "-id")
     sortable_by = ()
@@ -109,7 +110,7 @@ class ApiCallAdmin(ReadOnlyAdmin):
         "user",
         "trigger_identity",
         "items_returned",
-        "event_ids",
+        "newest_event_id",
         "error_message",
     )
 

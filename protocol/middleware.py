@@ -1,6 +1,6 @@
 """The API log: one `ApiCall` row for every call IFTTT makes under /ifttt/.
 
-The view classes note what only they know (slug, trigger identity, items and event ids returned)
+The view classes note what only they know (slug, trigger identity, items returned, the newest event id)
 on the Django request through `api_log_note`; this middleware adds the timing, headers and outcome
 and writes the row once the response has been sent: buffered and written in batches (one INSERT
 for up to API_LOG_BATCH calls, within API_LOG_FLUSH_SECONDS), or one INSERT per call when that is 0.
@@ -62,12 +62,10 @@ def api_log_note(request: Any, response: Any, view_kwargs: dict[str, Any]) -> No
         items = body.get("data")
         if isinstance(items, list):
             note["items_returned"] = len(items)
-            if getattr(django_request.resolver_match, "url_name", "") == "trigger-poll":
-                note["event_ids"] = [
-                    item["meta"]["id"]
-                    for item in items
-                    if isinstance(item, dict) and isinstance(item.get("meta"), dict) and "id" in item["meta"]
-                ]
+            if items and getattr(django_request.resolver_match, "url_name", "") == "trigger-poll":
+                meta = items[0].get("meta") if isinstance(items[0], dict) else None
+                if isinstance(meta, dict) and isinstance(meta.get("id"), str):
+                    note["newest_event_id"] = meta["id"][:32]
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             note["error_message"] = str(errors[0].get("message", ""))[:_ERROR_MESSAGE_LIMIT]
@@ -130,10 +128,11 @@ class ApiLogMiddleware:
         error_message = note.get("error_message", "")
         if not error_message and response.status_code >= 400:
             error_message = f"HTTP {response.status_code}"
+        endpoint = _endpoint(request)
         call = ApiCall(
             method=request.method or "",
-            path=request.path[:300],
-            endpoint=_endpoint(request),
+            path=request.path[:300] if endpoint == "unknown" else "",
+            endpoint=endpoint,
             slug=note.get("slug", ""),
             status_code=response.status_code,
             duration_ms=round(duration_ms, 2),
@@ -143,7 +142,7 @@ class ApiLogMiddleware:
             user_id=user_id,
             trigger_identity=note.get("trigger_identity", ""),
             items_returned=note.get("items_returned"),
-            event_ids=note.get("event_ids", []),
+            newest_event_id=note.get("newest_event_id", ""),
             error_message=error_message,
             token_fingerprint=fingerprint,
             created_at=timezone.now(),

@@ -281,17 +281,21 @@ def diagnosis_get(
         d.device = Device.objects.filter(owner=user, public_id=fields["device"]).first()
     if current is not None:
         d.polls = list(
-            ApiCall.objects.filter(trigger_identity=current.identity)
+            ApiCall.objects.filter(user=user, trigger_identity=current.identity)
             .defer("path", "slug", "duration_ms", "token_fingerprint", "trigger_identity", "user")
             .order_by("-created_at")[:POLLS_SHOWN]
         )
         d.deliveries = realtime_deliveries_for(identity=current)
     if spec is not None and (current is not None or not spec.fields):
+        events = list(spec.history(user, fields).select_related("device")[:EVENTS_SHOWN])
+        # A poll returns the newest events: its newest id and count say which ones IFTTT was shown.
+        position = {event.public_id: index for index, event in enumerate(events)}
         first_returned: dict[str, datetime] = {}
         for poll in reversed(d.polls):
-            for event_id in poll.event_ids or []:
-                first_returned.setdefault(event_id, poll.created_at)
-        events = spec.history(user, fields).select_related("device")[:EVENTS_SHOWN]
+            top = position.get(poll.newest_event_id)
+            if top is not None:
+                for shown in events[top : top + (poll.items_returned or 0)]:
+                    first_returned.setdefault(shown.public_id, poll.created_at)
         d.events = [EventRow(event=e, returned_at=first_returned.get(e.public_id)) for e in events]
     if trigger_slug == "temperature_rises_above" and d.device is not None:
         d.readings = list(

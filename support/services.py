@@ -7,8 +7,6 @@ so "who did what to this account, and when" is on each object's History page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,14 +14,13 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
-from django.utils import timezone
 
 from actions.models import ActionRun
 from core.errors import ServiceError, Skip
 from devices.models import SWITCHABLE_KINDS, Device, DeviceEvent, DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_events_record, device_set_online
 from protocol.access import ifttt_access_revoke
-from protocol.models import ApiCall, DisconnectedBy
+from protocol.models import DisconnectedBy
 from protocol.registry import registry
 from triggers.models import TriggerIdentity
 from triggers.services import realtime_notification_resend
@@ -39,7 +36,6 @@ SUPPORT_ACTION_PERMISSIONS = (
     "replay_action_run",
     "set_device_online",
 )
-PRUNE_BATCH = 5000
 
 
 class ActionRefused(ServiceError):
@@ -157,22 +153,3 @@ def support_group_ensure(*, using: str = "default") -> Group:
     wanted = views | permissions.filter(content_type__app_label="support", codename__in=SUPPORT_ACTION_PERMISSIONS)
     group.permissions.set(wanted)
     return group
-
-
-# --- Pruning --------------------------------------------------------------------------------------
-
-
-def api_log_prune(*, older_than_days: int | None = None, progress: Callable[[int], None] | None = None) -> int:
-    """Delete API-log rows older than the retention, in batches so no lock is held for long."""
-    days = settings.API_LOG_RETENTION_DAYS if older_than_days is None else older_than_days
-    cutoff = timezone.now() - timedelta(days=days)
-    deleted = 0
-    while True:
-        batch = list(
-            ApiCall.objects.filter(created_at__lt=cutoff).order_by().values_list("pk", flat=True)[:PRUNE_BATCH]
-        )
-        if not batch:
-            return deleted
-        deleted += ApiCall.objects.filter(pk__in=batch).delete()[0]
-        if progress is not None:
-            progress(deleted)

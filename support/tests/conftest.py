@@ -77,7 +77,7 @@ def life(db: Any, make_user: Callable[..., Any]) -> Life:
         user=user,
         trigger_identity="ti-lamp-on",
         items_returned=0,
-        event_ids=[],
+        newest_event_id="",
     )
     return Life(
         user=user,

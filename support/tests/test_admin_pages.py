@@ -54,7 +54,7 @@ def test_every_change_list_and_change_page_renders_for_support(support_client: C
         ("actions.actionrun", "status__exact=skipped&action_slug=switch_on"),
         ("iftttsvc.apicall", "q=req-poll-1"),
         ("iftttsvc.apicall", "endpoint=trigger-poll&status=ok&realtime__exact=0"),
-        ("iftttsvc.apicall", "q=ti-lamp-on"),
+        ("iftttsvc.apicall", "q=carol@example.com"),
     ],
 )
 def test_searches_and_filters_find_the_row(support_client: Client, life: Any, label: str, query: str) -> None:

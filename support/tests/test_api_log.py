@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
-from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
@@ -15,7 +13,6 @@ from conftest import IftttClient
 from devices.models import EventSource
 from devices.services import device_switch
 from protocol.models import ApiCall
-from support.services import api_log_prune
 
 
 def _poll(ifttt: IftttClient, life: Any, **headers: str) -> Any:
@@ -23,7 +20,7 @@ def _poll(ifttt: IftttClient, life: Any, **headers: str) -> Any:
     return ifttt.post("/ifttt/v1/triggers/device_switched_on", body, **headers)
 
 
-def test_a_poll_is_logged_with_the_event_ids_it_returned(client: Client, life: Any) -> None:
+def test_a_poll_is_logged_with_the_newest_event_it_returned(client: Client, life: Any) -> None:
     device_switch(device=life.lamp, on=True, source=EventSource.DEVICE)
     device_switch(device=life.lamp, on=False, source=EventSource.DEVICE)
     device_switch(device=life.lamp, on=True, source=EventSource.DEVICE)
@@ -39,7 +36,7 @@ def test_a_poll_is_logged_with_the_event_ids_it_returned(client: Client, life: A
     assert call.user == life.user
     assert call.trigger_identity == "ti-lamp-on"
     assert call.items_returned == 2
-    assert call.event_ids == returned
+    assert call.newest_event_id == returned[0]
     assert call.request_id == "0123456789abcdef0123456789abcdef"
     assert call.realtime and call.test_mode
     assert call.duration_ms > 0
@@ -85,27 +82,6 @@ def test_only_ifttt_calls_are_logged_and_the_log_can_be_turned_off(client: Clien
     settings.IFTTT_API_LOG_ENABLED = False
     assert _poll(IftttClient(client, life.token), life).status_code == 200
     assert ApiCall.objects.count() == before
-
-
-def test_old_rows_are_pruned_and_recent_ones_kept(life: Any, settings: Any) -> None:
-    settings.API_LOG_RETENTION_DAYS = 30
-    old = ApiCall.objects.create(
-        method="GET", path="/ifttt/v1/status", endpoint="status", status_code=200, duration_ms=1
-    )
-    ApiCall.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
-    assert api_log_prune() == 1
-    assert not ApiCall.objects.filter(pk=old.pk).exists()
-    assert ApiCall.objects.filter(request_id="req-poll-1").exists()
-    out = StringIO()
-    call_command("api_log_prune", "--days", "0", stdout=out)
-    assert "Done: 1 row(s) deleted." in out.getvalue()
-
-
-def test_pruning_is_scheduled(settings: Any) -> None:
-    from support.tasks import api_log_prune_task
-
-    # Beat sends the task by name: the schedule must name the task that exists.
-    assert settings.CELERY_BEAT_SCHEDULE["api-log-prune"]["task"] == api_log_prune_task.name
 
 
 def test_rows_are_written_in_batches_with_their_own_time(
