@@ -16,12 +16,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import request_finished
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from rest_framework.exceptions import APIException
 
 from core.db import ASYNC_COMMIT_FROM, async_commit_available
 from core.errors import IFTTT_PREFIX
@@ -33,6 +36,12 @@ logger = logging.getLogger(__name__)
 NOTE_ATTRIBUTE = "_api_log"
 FINGERPRINT_LENGTH = 16
 _ERROR_MESSAGE_LIMIT = 1000
+
+
+def _clean(text: str) -> str:
+    """Text a database can store: no NUL (PostgreSQL refuses it) and no lone surrogate (not UTF-8).
+    What IFTTT sends is logged as it was meant, not refused: the log never costs a call its answer."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def token_fingerprint(raw_token: str) -> str:
@@ -47,16 +56,20 @@ def api_log_note(request: Any, response: Any, view_kwargs: dict[str, Any]) -> No
     already in memory (never parses the body again), so it costs microseconds.
     """
     django_request = getattr(request, "_request", request)
-    note: dict[str, Any] = {"slug": str(view_kwargs.get("slug", ""))[:100]}
-    user = request.__dict__.get("_user")
-    if user is not None and getattr(user, "pk", None) is not None:
+    note: dict[str, Any] = {"slug": _clean(str(view_kwargs.get("slug", "")))[:100]}
+    # DRF sets the authenticated user on the Django request too (None with the service key).
+    user = getattr(django_request, "user", None)
+    if user is not None and getattr(user, "is_authenticated", False):
         note["user_id"] = user.pk
-    data = request.__dict__.get("_full_data")
+    try:
+        data = request.data  # parsed once by the view; a body that failed to parse reads as empty
+    except APIException:  # an unparsable or unsupported body: the view already answered it
+        data = None
     identity = view_kwargs.get("identity")
     if identity is None and isinstance(data, dict):
         identity = data.get("trigger_identity")
     if isinstance(identity, str):
-        note["trigger_identity"] = identity[:255]
+        note["trigger_identity"] = _clean(identity)[:255]
     body = getattr(response, "data", None)
     if isinstance(body, dict):
         items = body.get("data")
@@ -65,10 +78,10 @@ def api_log_note(request: Any, response: Any, view_kwargs: dict[str, Any]) -> No
             if items and getattr(django_request.resolver_match, "url_name", "") == "trigger-poll":
                 meta = items[0].get("meta") if isinstance(items[0], dict) else None
                 if isinstance(meta, dict) and isinstance(meta.get("id"), str):
-                    note["newest_event_id"] = meta["id"][:32]
+                    note["newest_event_id"] = _clean(meta["id"])[:32]
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            note["error_message"] = str(errors[0].get("message", ""))[:_ERROR_MESSAGE_LIMIT]
+            note["error_message"] = _clean(str(errors[0].get("message", "")))[:_ERROR_MESSAGE_LIMIT]
     setattr(django_request, NOTE_ATTRIBUTE, note)
 
 
@@ -96,6 +109,19 @@ def _owner_of_fingerprint(fingerprint: str) -> int | None:
     )
 
 
+_pending_record: ContextVar[Callable[[], None] | None] = ContextVar("api_log_pending_record", default=None)
+
+
+def _record_pending(**_: Any) -> None:
+    record = _pending_record.get()
+    if record is not None:
+        _pending_record.set(None)
+        record()
+
+
+request_finished.connect(_record_pending, dispatch_uid="api_log_record_pending")
+
+
 class ApiLogMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -113,9 +139,9 @@ class ApiLogMiddleware:
             except Exception:  # the log must never cost IFTTT its answer
                 logger.exception("Could not record the API call to %s", request.path)
 
-        # Written when the server closes the response, after the body has gone to IFTTT, so the
-        # log adds nothing to the time IFTTT waits for its answer.
-        response._resource_closers.append(record)  # type: ignore[attr-defined]
+        # Written when the server closes the response (Django's request_finished, in the thread that
+        # served it), after the body has gone to IFTTT, so the log adds nothing to IFTTT's wait.
+        _pending_record.set(record)
         return response
 
     def _record(self, request: HttpRequest, response: HttpResponse, duration_ms: float) -> None:
@@ -136,7 +162,7 @@ class ApiLogMiddleware:
             slug=note.get("slug", ""),
             status_code=response.status_code,
             duration_ms=round(duration_ms, 2),
-            request_id=headers.get("X-Request-ID", "")[:64],
+            request_id=_clean(headers.get("X-Request-ID", ""))[:64],
             realtime=headers.get("X-IFTTT-Realtime", "") == "1",
             test_mode=headers.get("IFTTT-Test-Mode", "") == "1",
             user_id=user_id,
@@ -194,6 +220,19 @@ def _insert_many(calls: list[ApiCall]) -> None:
         cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(calls))}", params)  # noqa: S608
 
 
+def _insert_each(calls: list[ApiCall]) -> None:
+    """Write `calls` one by one after their batch failed, so a row that cannot be written is the only
+    one lost; say once how many were, and why."""
+    lost: list[str] = []
+    for call in calls:
+        try:
+            _insert_many([call])
+        except Exception as exc:  # the log must never take a request or the process down
+            lost.append(f"{type(exc).__name__}: {str(exc).strip()[:200]}")
+    if lost:
+        logger.error("%d of %d API-log rows could not be written (first: %s)", len(lost), len(calls), lost[0])
+
+
 class _Buffer:
     """This process's API-log rows not yet written. One INSERT per batch instead of per call makes
     the log a small part of a poll's cost; rows reach the table within API_LOG_FLUSH_SECONDS (a
@@ -226,8 +265,8 @@ class _Buffer:
         if calls:
             try:
                 _insert_many(calls)
-            except Exception:  # the log must never take a request or the process down
-                logger.exception("Could not write %d API-log rows", len(calls))
+            except Exception:
+                _insert_each(calls)  # one bad row costs only itself
         return len(calls)
 
     def _flush_every(self, interval: float) -> None:

@@ -107,3 +107,27 @@ def test_rows_are_written_in_batches_with_their_own_time(
     assert all(started <= call.created_at < written_at for call in calls)
     assert [call.created_at for call in calls] == sorted(call.created_at for call in calls)
     assert all(call.trigger_identity == "ti-lamp-on" and call.items_returned == 0 for call in calls)
+
+
+def test_one_row_that_cannot_be_written_costs_only_itself(life: Any, caplog: Any) -> None:
+    from protocol import middleware
+
+    before = ApiCall.objects.count()
+    rows = [
+        ApiCall(method="GET", endpoint="status", status_code=200, duration_ms=1, created_at=timezone.now())
+        for _ in range(60)
+    ]
+    rows[30].status_code = -1  # the database refuses it (a positive field)
+    buffer = middleware._Buffer()
+    buffer.calls = rows
+    assert buffer.flush() == 60
+    assert ApiCall.objects.count() == before + 59
+    assert "1 of 60 API-log rows could not be written" in caplog.text
+
+
+def test_text_a_database_cannot_store_is_logged_cleaned(client: Client, life: Any) -> None:
+    ifttt = IftttClient(client, life.token)
+    body = {"trigger_identity": "ti-\x00-\ud800", "triggerFields": {"device": life.lamp.public_id}}
+    ifttt.post("/ifttt/v1/triggers/device_switched_on", body)
+    call = ApiCall.objects.latest("id")
+    assert "\x00" not in call.trigger_identity and call.trigger_identity.startswith("ti-")
