@@ -9,7 +9,12 @@ from celery import Task
 from django.conf import settings
 from django.db import transaction
 
+from .logs import Outage
+
 logger = logging.getLogger(__name__)
+# During a broker outage every request fails to enqueue: say so when it starts, while it lasts and when
+# it ends, not with a traceback per request.
+_broker_outage = Outage(logger, "Could not enqueue background work (the periodic sweep will pick it up)")
 
 
 def task_enqueue(task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None) -> bool:
@@ -23,7 +28,7 @@ def task_enqueue(task: Task, *, kwargs: dict[str, Any] | None = None, countdown:
     try:
         if app.conf.task_always_eager:
             task.apply(kwargs=kwargs or {})
-            return True
+            return True  # nothing was sent: the broker's state is unknown
         with cast(Any, app.producer_or_acquire()) as producer:
             producer.connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
             task.apply_async(
@@ -33,9 +38,10 @@ def task_enqueue(task: Task, *, kwargs: dict[str, Any] | None = None, countdown:
                 producer=producer,
                 retry=False,
             )
+        _broker_outage.succeeded()
         return True
-    except Exception:
-        logger.warning("Could not enqueue %s; the periodic sweep will pick the work up.", task.name, exc_info=True)
+    except Exception as exc:
+        _broker_outage.failed(exc)
         return False
 
 

@@ -136,6 +136,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of a request, and every task it enqueues, carries its X-Request-ID.
+    "core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -350,11 +352,44 @@ CELERY_BEAT_SCHEDULE["trigger-identities-retire"] = {
 }
 
 # --- Logging ---------------------------------------------------------------------------------------
+# --- Operations: logs, health, metrics, error reporting --------------------------------------------
+# Readable text by default; LOG_FORMAT=json writes one JSON object a line (for a log pipeline). Every
+# line carries the request id (X-Request-ID) of the request or task it belongs to.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+# Readiness (/readyz) gives each check this long, and tells a refused caller when to come back.
+HEALTH_TIMEOUT_SECONDS = env.float("HEALTH_TIMEOUT_SECONDS", default=2.0)
+HEALTH_RETRY_AFTER_SECONDS = env.int("HEALTH_RETRY_AFTER_SECONDS", default=10)
+# /metrics (Prometheus' format): only this machine may scrape it, unless METRICS_TOKEN is set, which a
+# scraper then sends as a bearer token.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Error reporting (Sentry or a compatible service) when a DSN is set; tokens, keys and bodies are scrubbed.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+if SENTRY_DSN:
+    from core.observability import error_reporting_init
+
+    error_reporting_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=env.str("RELEASE", default=""))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "core.observability.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -3,6 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as accounts_views
+from core import views as core_views
 from protocol import apis
 
 ifttt_v1: list[URLPattern | URLResolver] = [
@@ -16,6 +17,10 @@ ifttt_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    # Outside /ifttt/: not in the API log, and no key needed (see README "Operating it").
+    path("healthz", core_views.liveness, name="liveness"),
+    path("readyz", core_views.ready, name="readiness"),
+    path("metrics", core_views.metrics, name="metrics"),
     path("ifttt/v1/", include((ifttt_v1, "ifttt"))),
     # Our consent view first: it refuses unregistered redirect URIs where the toolkit's would not.
     path("oauth/authorize/", accounts_views.AuthorizationView.as_view(), name="oauth-authorize"),

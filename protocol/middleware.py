@@ -26,6 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 
+from core import metrics
 from core.db import ASYNC_COMMIT_FROM, async_commit_available
 from core.errors import IFTTT_PREFIX
 
@@ -127,11 +128,17 @@ class ApiLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(IFTTT_PREFIX) or not settings.IFTTT_API_LOG_ENABLED:
+        if not request.path.startswith(IFTTT_PREFIX):
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
-        duration_ms = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        endpoint = _endpoint(request)
+        metrics.requests.labels(endpoint, metrics.status_class(response.status_code)).inc()
+        metrics.request_seconds.labels(endpoint).observe(seconds)
+        if not settings.IFTTT_API_LOG_ENABLED:
+            return response
+        duration_ms = seconds * 1000
 
         def record() -> None:
             try:
@@ -230,6 +237,7 @@ def _insert_each(calls: list[ApiCall]) -> None:
         except Exception as exc:  # the log must never take a request or the process down
             lost.append(f"{type(exc).__name__}: {str(exc).strip()[:200]}")
     if lost:
+        metrics.api_log_dropped.inc(len(lost))
         logger.error("%d of %d API-log rows could not be written (first: %s)", len(lost), len(calls), lost[0])
 
 
