@@ -402,7 +402,8 @@ def run_applet(
                         runner.say(f"Cause: {line}.")
                 else:
                     runner.nudge(nudge_actions or [])
-                next_poll = time.monotonic()  # look for the event at once, as a Realtime notification would
+                if endpoint is None:  # nothing will notify us: look for the event at once
+                    next_poll = time.monotonic()
             wait = max(0.0, min(next_poll - now, 0.5))
             notification: Notification | None = None
             if endpoint is not None:

@@ -167,6 +167,8 @@ class Browser:
         self.config = config
         self.http = Recorder(config.base_url, session=requests.Session(), listeners=listeners)
         self.host = urlsplit(config.absolute(config.authorize_url)).netloc
+        # The HTML of each consent page answered, for the review's reading of what it tells the user.
+        self.consent_pages: list[str] = []
 
     def authorize(self, *, username: str, password: str, allow: bool, state: str) -> Grant:
         query = urlencode(
@@ -206,6 +208,7 @@ class Browser:
             for form in forms:
                 button = consent_button(form, allow=allow)
                 if button is not None:
+                    self.consent_pages.append(answer.response_body)
                     answer = self._submit(answer, form, button, {})
                     break
             else:

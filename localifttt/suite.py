@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from .client import Exchange, Recorder
 
-Outcome = Literal["passed", "failed", "skipped"]
+Outcome = Literal["passed", "failed", "skipped", "warning", "not run"]
 SEPARATOR = " › "
 
 
@@ -24,6 +24,10 @@ class CheckFailed(Exception):
 
 class CheckSkipped(Exception):
     pass
+
+
+class CheckWarning(Exception):
+    """Something IFTTT does not document as a requirement: reported, but it does not fail the run."""
 
 
 @dataclass
@@ -66,6 +70,8 @@ class Suite:
             outcome, message = "failed", str(exc)
         except CheckSkipped as exc:
             outcome, message = "skipped", str(exc)
+        except CheckWarning as exc:
+            outcome, message = "warning", str(exc)
         except Exception as exc:  # a check must never stop the run: report it as that check's failure
             outcome, message = "failed", f"{type(exc).__name__}: {exc}"
         finally:
@@ -87,6 +93,12 @@ def expect(condition: bool, message: str) -> None:
 
 def skip(message: str) -> None:
     raise CheckSkipped(message)
+
+
+def warn_unless(condition: bool, message: str) -> None:
+    """For checks of what IFTTT does not document: a miss is a warning, and the message says so."""
+    if not condition:
+        raise CheckWarning(f"{message} (a warning: IFTTT does not document this as a requirement)")
 
 
 def need(value: Any, message: str) -> Any:

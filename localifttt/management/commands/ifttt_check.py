@@ -50,7 +50,13 @@ class Command(BaseCommand):
 
         def show(result: CheckResult) -> None:
             if as_lines:
-                style = {"passed": self.style.SUCCESS, "failed": self.style.ERROR, "skipped": self.style.WARNING}
+                style = {
+                    "passed": self.style.SUCCESS,
+                    "failed": self.style.ERROR,
+                    "skipped": self.style.WARNING,
+                    "warning": self.style.WARNING,
+                    "not run": self.style.WARNING,
+                }
                 lines = result_lines(result)
                 self.stdout.write(style[result.outcome](lines[0]))
                 for line in lines[1:]:
