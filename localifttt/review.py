@@ -216,6 +216,8 @@ class ReviewTarget:
     registry: Registry
     recipes: tuple[Recipe, ...]
     logo: Path
+    timeout: float = 10.0
+    budget: float | None = 300.0
 
 
 def _fail(reason: str, fix: str) -> NoReturn:
@@ -231,7 +233,14 @@ def _report(finding: Finding, fix: str) -> None:
 
 def run_review(target: ReviewTarget, *, on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
     """The endpoint and authentication tests, then the review's own checks; one list of results."""
-    tests = run_checks(base_url=target.base_url, service_key=target.service_key, auth=target.auth, on_result=on_result)
+    tests = run_checks(
+        base_url=target.base_url,
+        service_key=target.service_key,
+        auth=target.auth,
+        on_result=on_result,
+        timeout=target.timeout,
+        budget=target.budget,
+    )
     recorder = Recorder(target.base_url, session=requests.Session())
     suite = Suite(recorder, on_result)
     for name, run in _review_checks(target, tests):
@@ -270,7 +279,7 @@ def _review_checks(target: ReviewTarget, tests: list[CheckResult]) -> Iterator[t
             redirect_uri=auth.redirect_uri,
             authorize_url=auth.authorize_url,
         )
-        browser = Browser(config)
+        browser = Browser(config, timeout=target.timeout)
         try:
             browser.authorize(username=auth.username, password=auth.password, allow=False, state=new_state())
         except OAuthError as exc:

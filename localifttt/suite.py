@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .client import Exchange, Recorder
+from .client import BudgetExhausted, Exchange, Recorder
 
 Outcome = Literal["passed", "failed", "skipped", "warning", "not run"]
 SEPARATOR = " › "
@@ -72,11 +72,20 @@ class Suite:
             outcome, message = "skipped", str(exc)
         except CheckWarning as exc:
             outcome, message = "warning", str(exc)
+        except BudgetExhausted as exc:
+            outcome, message = "not run", str(exc)
         except Exception as exc:  # a check must never stop the run: report it as that check's failure
             outcome, message = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             self.recorder.listeners.remove(exchanges)
         result = CheckResult(path=path, outcome=outcome, message=message, exchanges=exchanges)
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def not_run(self, *path: str, reason: str) -> None:
+        """Record checks that could not run, so the summary does not read as if they passed."""
+        result = CheckResult(path=path, outcome="not run", message=reason)
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)

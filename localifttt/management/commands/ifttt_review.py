@@ -54,6 +54,8 @@ class Command(CheckCommand):
                 registry=registry,
                 recipes=RECIPES,
                 logo=Path(options["logo"] or settings.SERVICE_LOGO),
+                timeout=options["timeout"],
+                budget=options["budget"] or None,
             )
             results = run_review(target, on_result=show)
         where = options["url"] or "this project (in-process)"
