@@ -25,7 +25,7 @@ from .client import Recorder
 from .copytext import Identity, copy_items, copy_problems
 from .oauth import Browser, OAuthConfig, OAuthError, new_state, page_text
 from .runner import AuthOptions, run_checks
-from .suite import CheckFailed, CheckResult, Suite, expect, warn_unless
+from .suite import CheckFailed, CheckResult, Suite, expect, warn
 
 GROUP = "Review"
 
@@ -227,8 +227,8 @@ def _fail(reason: str, fix: str) -> NoReturn:
 def _report(finding: Finding, fix: str) -> None:
     if finding.problems:
         _fail("; ".join(finding.problems) + ".", fix)
-    for warning in finding.warnings:
-        warn_unless(False, warning)
+    if finding.warnings:
+        warn("; ".join(finding.warnings) + ".")
 
 
 def run_review(target: ReviewTarget, *, on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:

@@ -104,6 +104,11 @@ def skip(message: str) -> None:
     raise CheckSkipped(message)
 
 
+def warn(message: str) -> None:
+    """Worth reading before going on, but not wrong."""
+    raise CheckWarning(message)
+
+
 def warn_unless(condition: bool, message: str) -> None:
     """For checks of what IFTTT does not document: a miss is a warning, and the message says so."""
     if not condition:

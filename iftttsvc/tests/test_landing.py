@@ -64,3 +64,17 @@ def test_every_page_shows_the_configured_logo_not_a_drawn_one(client: Client, se
     html = client.get("/accounts/login/").content.decode()
 
     assert "Acme Home" in html and 'src="/brand/logo.svg"' in html and "<svg" not in html
+
+
+def test_setup_ifttt_shows_the_service_identity(db: Any, settings: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.SERVICE_NAME = "Acme Home"
+    out = StringIO()
+    call_command("setup_ifttt", stdout=out)
+
+    text = out.getvalue()
+    assert "Name              Acme Home" in text
+    assert f"https://ifttt.com/{settings.IFTTT_SERVICE_SLUG}" in text and "Authorization URL" in text
