@@ -30,9 +30,7 @@ def chromium_extra_args() -> list[str]:
 def test_the_landing_page_in_a_browser(
     live_site: str, chromium: Any, tmp_path: Path, viewport: dict[str, int], name: str
 ) -> None:
-    context = chromium.new_context(
-        viewport=viewport, device_scale_factor=2 if viewport is PHONE else 1, java_script_enabled=False
-    )
+    context = chromium.new_context(viewport=viewport, device_scale_factor=1, java_script_enabled=False)
     page = context.new_page()
     outside: list[str] = []
     page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(live_site) else None)
