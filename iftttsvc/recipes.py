@@ -318,9 +318,10 @@ def recipe_cause(*, user: Any, recipe: Recipe) -> list[str]:
             device = device_create(owner=user, name=f"{name} {suffix}", kind=DeviceKind.PLUG, room="Living room")
             done.append(f"added the plug “{device.name}”")
             continue
-        device = Device.objects.filter(owner=user, name=name).first()
-        if device is None:
+        found = Device.objects.filter(owner=user, name=name).first()
+        if found is None:
             raise LookupError(f"{user} has no device named “{name}”: run `manage.py seed_demo` for the tester account")
+        device = found
         if what in ("switch_on", "switch_off"):
             device_switch(device=device, on=what == "switch_on", source=EventSource.DEVICE)
         elif what == "motion":

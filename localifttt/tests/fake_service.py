@@ -94,8 +94,8 @@ class FakeState:
 
     def events(self) -> list[dict[str, Any]]:
         if "identical_events" in self.faults:
-            meta = {"timestamp": 1_790_000_000}
-            return [{"title": "Ping", "meta": {**meta, "id": f"ping-{n}"}} for n in range(50, 0, -1)]
+            second = 1_790_000_000
+            return [{"title": "Ping", "meta": {"id": f"ping-{n}", "timestamp": second}} for n in range(50, 0, -1)]
         count = 2 if "two_items" in self.faults else 5
         now = 1_790_000_000
         items = []

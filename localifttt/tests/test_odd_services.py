@@ -23,7 +23,7 @@ def outcomes(results: list[CheckResult], *outcome: str) -> dict[str, str]:
 
 def check(*quirks: str, **options: float) -> list[CheckResult]:
     with fake.fake_service(*quirks) as url:
-        return run_checks(base_url=url, service_key=fake.SERVICE_KEY, **options)  # type: ignore[arg-type]
+        return run_checks(base_url=url, service_key=fake.SERVICE_KEY, **options)
 
 
 def test_a_keep_alive_connection_the_service_closed_is_replaced_not_failed() -> None:
