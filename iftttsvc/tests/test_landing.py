@@ -19,7 +19,7 @@ def test_the_landing_page_shows_the_service_its_catalog_and_applet_ideas(client:
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<h1 id=\"hero-title\">Acme Home works with IFTTT</h1>" in html
+    assert '<h1 id="hero-title">Acme Home works with IFTTT</h1>' in html
     assert 'href="https://ifttt.com/acme_home"' in html
     for spec in [*registry.triggers.values(), *registry.queries.values(), *registry.actions.values()]:
         assert f"<dt>{spec.label}</dt>" in html.replace("&#x27;", "'")
