@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-postgres lint format demo bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log screenshots clean
+.PHONY: install run test test-postgres lint format demo review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ demo: install
 		--realtime-port 8465 --poll-every 5 --nudge-after 15 --nudge-action switch_off --nudge-action switch_on \
 		--hint "Switch the Desk lamp on at http://127.0.0.1:$(PORT)/account/ (demo / demo-password) and watch. Ctrl-C stops."
 
+## Publishing on IFTTT (start `make run` first): the pre-submission review, and every Applet recipe end to end
+review: install
+	$(PY) manage.py ifttt_review --url http://127.0.0.1:$(PORT) --user demo --password demo-password
+
+recipes: install
+	$(PY) manage.py ifttt_applet --url http://127.0.0.1:$(PORT) --user tester --password tester-password \
+		--all-recipes --cause --realtime-port -1 --poll-every 1 --stop-after 30
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -69,9 +77,9 @@ bench-admin: install
 bench-api-log: install
 	$(PY) bench/api_log.py
 
-## Refresh docs/consent.png from the browser test
+## Refresh docs/consent.png and docs/landing-*.png from the browser tests
 screenshots: install
-	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py -q
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py iftttsvc/tests/test_landing_browser.py -q
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
