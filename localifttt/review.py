@@ -323,19 +323,20 @@ def _review_checks(target: ReviewTarget, tests: list[CheckResult]) -> Iterator[t
         )
 
     def applets() -> None:
-        problems = recipe_problems(target.registry, target.recipes)
-        if problems:
-            _fail("; ".join(problems[:5]) + ".", "fix the recipes in iftttsvc/recipes.py.")
+        reasons = recipe_problems(target.registry, target.recipes)
         if len(target.recipes) < MIN_RECIPES:
-            _fail(
-                f"{len(target.recipes)} Applet recipe(s); IFTTT wants at least {MIN_RECIPES} published at launch.",
-                "add recipes in iftttsvc/recipes.py and publish each as an Applet.",
+            reasons.append(
+                f"{len(target.recipes)} Applet recipe(s); IFTTT wants at least {MIN_RECIPES} published at launch"
             )
         unused = queries_without_recipe(target.registry, target.recipes)
         if unused:
+            reasons.append(
+                f"no Applet uses the query {', '.join(unused)}: a query without a practical application fails review"
+            )
+        if reasons:
             _fail(
-                f"no Applet uses the query {', '.join(unused)}: a query without a practical application fails review.",
-                "add a recipe that uses it, or remove the query.",
+                "; ".join(reasons[:6]) + ".",
+                "add or fix recipes in iftttsvc/recipes.py (every query used), and publish each as an Applet.",
             )
 
     yield "the endpoint tests pass", endpoint_tests

@@ -106,8 +106,18 @@ def test_the_catalog_copy_passes_and_broken_copy_is_named() -> None:
     assert "should end with a full stop" in problems
 
 
-def test_too_few_recipes_or_an_unused_query_block_submission(tmp_path: Any) -> None:
-    assert recipe_problems(registry, RECIPES[:3]) == []  # valid, but too few: the review counts them
+def test_too_few_recipes_or_an_unused_query_block_submission(monkeypatch: pytest.MonkeyPatch) -> None:
+    few = tuple(r for r in RECIPES if not r.queries)[:3]
+    assert recipe_problems(registry, few) == []  # valid recipes, but too few and no query used
+    monkeypatch.setattr("localifttt.management.commands.ifttt_review.RECIPES", few)
+
+    text, error = review_fake()
+
+    assert error is not None
+    assert "Review › at least 12 Applets, and every query is used ✗" in text
+    assert "3 Applet recipe(s); IFTTT wants at least 12" in text
+    assert "no Applet uses the query current_temperature, device_history, list_devices" in text
+    assert "Fix: add or fix recipes" in text
 
 
 def test_the_copy_export_has_every_name_and_applet() -> None:
