@@ -257,3 +257,24 @@ def test_recipes_with_queries_and_a_filter_run_end_to_end_on_the_tester_account(
     bedroom = Device.objects.get(owner=tester, name="Bedroom thermostat")
     assert bedroom.target_temperature == 21  # the living room's target, read by the query
     assert Device.objects.get(owner=tester, name="Bedside lamp").color == "red"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_applet_with_a_query_fills_the_action_from_its_first_row(home: Any) -> None:
+    token = ifttt_token_issue(user=home).token
+    out = StringIO()
+    with service_in_thread(port=free_port()) as url:
+        call_command(
+            "ifttt_applet",
+            *("--url", url, f"--token={token}", "--trigger", "device_switched_on", "--trigger-field"),
+            "device=Desk lamp",
+            *("--query", "list_devices", "--query-field", "list_devices.room=Hallway"),
+            *("--action", "set_light_color", "--action-field", "lights={{list_devices.device_id}}"),
+            *("--action-field", "color=green", "--realtime-port", "-1", "--poll-every", "0.2"),
+            *("--nudge-after", "0.1", "--nudge-action", "switch_off", "--nudge-action", "switch_on"),
+            *("--stop-after-runs", "1", "--stop-after", "20"),
+            stdout=out,
+        )
+
+    assert "? list_devices" in out.getvalue(), out.getvalue()
+    assert Device.objects.get(owner=home, name="Hall light").color == "green"

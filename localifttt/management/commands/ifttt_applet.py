@@ -27,6 +27,16 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     return pairs
 
 
+def _queries(slugs: list[str] | None, fields: dict[str, str]) -> tuple[AppletQuery, ...]:
+    queries = {slug: AppletQuery(slug, {}) for slug in slugs or []}
+    for name, value in fields.items():
+        slug, sep, field_name = name.partition(".")
+        if not sep or slug not in queries:
+            raise CommandError(f"--query-field {name}=…: name a --query first and write SLUG.FIELD=VALUE.")
+        queries[slug].fields[field_name] = value
+    return tuple(queries.values())
+
+
 def recipe_applet(recipe: Recipe) -> Applet:
     condition = recipe.only_if
     return Applet(
@@ -85,6 +95,18 @@ class Command(BaseCommand):
             metavar="NAME=VALUE",
             help='An action field; "{{device_name}} turned on" fills in ingredients (repeat for each).',
         )
+        add(
+            "--query",
+            action="append",
+            metavar="SLUG",
+            help="A query run when the trigger fires; its first row's ingredients are {{SLUG.name}} (repeat).",
+        )
+        add(
+            "--query-field",
+            action="append",
+            metavar="SLUG.NAME=VALUE",
+            help='A query field, e.g. "list_devices.room=Hallway"; may use the trigger\'s {{ingredients}}.',
+        )
         add("--realtime-host", default="127.0.0.1", help="Where to listen for Realtime notifications.")
         add(
             "--realtime-port",
@@ -125,6 +147,7 @@ class Command(BaseCommand):
             trigger_fields=_pairs(options["trigger_field"], "--trigger-field"),
             action=options["action"],
             action_fields=_pairs(options["action_field"], "--action-field"),
+            queries=_queries(options["query"], _pairs(options["query_field"], "--query-field")),
         )
         token = self._token(base_url, options)
         runner = AppletRunner(base_url, token, applet, say=self.say)
