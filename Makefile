@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-postgres lint format demo bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
+.PHONY: install run test test-postgres lint format demo review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ demo: install
 		--action set_light_color --action-field "lights=Hall light" --action-field color=blue \
 		--realtime-port 8465 --poll-every 5 --nudge-after 15 --nudge-action switch_off --nudge-action switch_on \
 		--hint "Switch the Desk lamp on at http://127.0.0.1:$(PORT)/account/ (demo / demo-password) and watch. Ctrl-C stops."
+
+## Publishing on IFTTT (start `make run` first): the pre-submission review, and every Applet recipe end to end
+review: install
+	$(PY) manage.py ifttt_review --url http://127.0.0.1:$(PORT) --user demo --password demo-password
+
+recipes: install
+	$(PY) manage.py ifttt_applet --url http://127.0.0.1:$(PORT) --user tester --password tester-password \
+		--all-recipes --cause --realtime-port -1 --poll-every 1 --stop-after 30
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -74,9 +82,9 @@ bench-api-log: install
 bench-capacity: install
 	$(PY) bench/capacity.py
 
-## Refresh docs/consent.png from the browser test
+## Refresh docs/consent.png and docs/landing-*.png from the browser tests
 screenshots: install
-	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py -q
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py accounts/tests/test_landing_browser.py -q
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import pages
 from accounts import views as accounts_views
 from core import views as core_views
 from protocol import apis
@@ -31,6 +32,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("devices.urls")),
+    # The public landing page and the service's identity (logo, brand colour) for every page.
+    path("", pages.landing_view, name="landing"),
+    path("brand/logo.svg", pages.logo_view, name="service-logo"),
+    path("brand/theme.css", pages.theme_view, name="service-theme"),
     re_path(r"^(ifttt|api/v1)/", apis.NoSuchEndpointApi.as_view()),
 ]
 

@@ -35,11 +35,35 @@ class AppletError(Exception):
 
 
 @dataclass(frozen=True)
+class AppletQuery:
+    """A query the Applet runs after its trigger fires; its first row's ingredients are `{{slug.name}}`."""
+
+    slug: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """The simplest filter code: run the action only if an ingredient equals (or not) a value."""
+
+    ingredient: str
+    op: str  # "==" or "!="
+    value: str
+
+    def holds(self, ingredients: dict[str, Any]) -> bool:
+        actual = ingredients.get(self.ingredient)
+        text = actual if isinstance(actual, str) else "" if actual is None else json.dumps(actual)
+        return (text == self.value) == (self.op == "==")
+
+
+@dataclass(frozen=True)
 class Applet:
     trigger: str
     trigger_fields: dict[str, str]
     action: str
     action_fields: dict[str, str]
+    queries: tuple[AppletQuery, ...] = ()
+    only_if: Filter | None = None
     source: dict[str, str] = field(
         default_factory=lambda: {"id": "local-applet", "url": "https://ifttt.com/applets/local-applet"}
     )
@@ -132,8 +156,14 @@ class AppletRunner:
         self.seen: set[str] = set()
         self.user_id = ""
         self.runs = 0
+        # Outcomes of the runs: the action answered with a record, was skipped (by the service or the
+        # filter), or failed.
+        self.done = 0
+        self.skipped = 0
+        self.failed = 0
         self.trigger_fields = dict(applet.trigger_fields)
         self.action_fields = dict(applet.action_fields)
+        self.query_fields = [dict(query.fields) for query in applet.queries]
 
     def call(self, method: str, path: str, body: Any = None, **headers: str) -> Exchange:
         sent = {"Authorization": f"Bearer {self.token}", **headers}
@@ -160,6 +190,10 @@ class AppletRunner:
         self.say(f"Connected as {info['data'].get('name')} (user id {self.user_id}).")
         self.trigger_fields = self._resolve("triggers", self.applet.trigger, self.trigger_fields)
         self.action_fields = self._resolve("actions", self.applet.action, self.action_fields)
+        self.query_fields = [
+            self._resolve("queries", query.slug, fields)
+            for query, fields in zip(self.applet.queries, self.query_fields, strict=True)
+        ]
 
     def _resolve(self, kind: str, slug: str, fields: dict[str, str]) -> dict[str, str]:
         """Dropdown fields take an option's value; a person names the option's label ("Desk lamp")."""
@@ -223,9 +257,39 @@ class AppletRunner:
             self.run_action(item)
         return len(fresh)
 
+    def run_queries(self, ingredients: dict[str, Any]) -> dict[str, Any]:
+        """Run the Applet's queries, their fields filled from the trigger's ingredients; the first row of
+        each adds `slug.ingredient` to what the action's fields may use (as IFTTT offers them)."""
+        found: dict[str, Any] = {}
+        for query, template in zip(self.applet.queries, self.query_fields, strict=True):
+            fields = {name: fill(value, ingredients)[0] for name, value in template.items()}
+            body = {"queryFields": fields, "user": USER, "limit": 1, "ifttt_source": self.applet.source}
+            data = self.answer(self.call("POST", f"/queries/{query.slug}", body), f"Query {query.slug}")["data"]
+            row = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+            self.say(
+                f"  ? {query.slug} {json.dumps(fields, ensure_ascii=False)} → {json.dumps(row, ensure_ascii=False)}"
+            )
+            if not row:
+                self.say(f"  (query {query.slug} returned no rows: its ingredients are empty)")
+            found.update({f"{query.slug}.{name}": value for name, value in row.items()})
+        return found
+
     def run_action(self, item: dict[str, Any]) -> None:
         ingredients = {k: v for k, v in item.items() if k != "meta"}
         self.say(f"  New event {self._id(item)}: {json.dumps(ingredients, ensure_ascii=False)}")
+        self.runs += 1
+        try:
+            ingredients.update(self.run_queries(ingredients))
+        except AppletError as exc:
+            self.failed += 1
+            self.say(f"  ✗ failed: {exc}. IFTTT would retry this later.")
+            return
+        condition = self.applet.only_if
+        if condition is not None and not condition.holds(ingredients):
+            self.skipped += 1
+            shown = json.dumps(ingredients.get(condition.ingredient), ensure_ascii=False)
+            self.say(f"  – skipped by the filter: {condition.ingredient} is {shown}")
+            return
         fields: dict[str, str] = {}
         for name, template in self.action_fields.items():
             fields[name], missing = fill(template, ingredients)
@@ -233,19 +297,21 @@ class AppletRunner:
                 self.say(f"  (no ingredient {', '.join(missing)} in this event; it has {', '.join(ingredients)})")
         self.say(f"  → {self.applet.action} {json.dumps(fields, ensure_ascii=False)}")
         exchange = self.call("POST", f"/actions/{self.applet.action}", {"actionFields": fields, "user": USER})
-        self.runs += 1
         body: Any = None
         with contextlib.suppress(ValueError):
             body = exchange.json()
         if exchange.status == 200 and isinstance(body, dict) and isinstance(body.get("data"), list):
             record = body["data"][0] if body["data"] else {}
+            self.done += 1
             self.say(f"  ✓ done: record {record.get('id')} {record.get('url') or ''}".rstrip())
             return
         errors = body.get("errors") if isinstance(body, dict) else None
         first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
         if exchange.status == 400 and first.get("status") == "SKIP":
+            self.skipped += 1
             self.say(f"  – skipped by the service: {first.get('message')}")
         else:
+            self.failed += 1
             detail = first.get("message") or exchange.error or exchange.response_body[:300]
             self.say(f"  ✗ failed (HTTP {exchange.status}): {detail}. IFTTT would retry this later.")
 
@@ -302,6 +368,7 @@ def run_applet(
     nudge_actions: list[str] | None = None,
     hint: str = "",
     stop: threading.Event | None = None,
+    cause: Callable[[], list[str]] | None = None,
 ) -> None:
     """Enable the Applet, then wait for notifications (polling every `poll_every` s) until told to stop."""
     stop = stop or threading.Event()
@@ -309,10 +376,12 @@ def run_applet(
     runner.enable()
     started = time.monotonic()
     next_poll = started + poll_every
-    nudged = not (nudge_after is not None and nudge_actions)
+    nudged = not (nudge_after is not None and (nudge_actions or cause is not None))
     if hint:
         runner.say(hint)
-    if not nudged:
+    if not nudged and cause is not None:
+        runner.say(f"If nothing happens within {nudge_after:g} s, this will cause the trigger itself.")
+    elif not nudged:
         runner.say(
             f"If nothing happens within {nudge_after:g} s, this will cause an event itself by running "
             f"{' then '.join(nudge_actions or [])} {runner.describe(runner.applet.trigger_fields)}."
@@ -328,7 +397,13 @@ def run_applet(
             if not nudged and nudge_after is not None and now - started >= nudge_after and runner.runs == 0:
                 nudged = True
                 runner.say(f"No new event in {nudge_after:g} s, so the demo causes one.")
-                runner.nudge(nudge_actions or [])
+                if cause is not None:
+                    for line in cause():
+                        runner.say(f"Cause: {line}.")
+                else:
+                    runner.nudge(nudge_actions or [])
+                if endpoint is None:  # nothing will notify us: look for the event at once
+                    next_poll = time.monotonic()
             wait = max(0.0, min(next_poll - now, 0.5))
             notification: Notification | None = None
             if endpoint is not None:

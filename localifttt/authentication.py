@@ -24,9 +24,16 @@ class AuthChecks:
         self.password = password
         # One browser for both consents: signed in once, as a person who first says no, then yes.
         listeners = suite.recorder.listeners
-        self.browser = Browser(config, listeners=listeners)
+        shared = suite.recorder
+        self.browser = Browser(config, listeners=listeners, timeout=shared.timeout, budget=shared.budget)
         # The token calls are IFTTT's servers talking, so they carry no browser cookies.
-        self.api = Recorder(config.base_url, session=requests.Session(), listeners=listeners)
+        self.api = Recorder(
+            config.base_url,
+            session=requests.Session(),
+            listeners=listeners,
+            timeout=shared.timeout,
+            budget=shared.budget,
+        )
 
     def run(self) -> None:
         with self._check("denying consent redirects to IFTTT with error=access_denied"):

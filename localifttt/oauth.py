@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import requests
 
-from .client import Exchange, Recorder
+from .client import TIMEOUT_SECONDS, Budget, Exchange, Recorder
 
 MAX_STEPS = 12
 _ALLOW = re.compile(r"\b(allow|authori[sz]e|accept|approve|grant|connect|yes|continue)\b", re.IGNORECASE)
@@ -163,10 +163,21 @@ class OAuthConfig:
 class Browser:
     """Signs a user in and answers the consent page, as a person with a browser would."""
 
-    def __init__(self, config: OAuthConfig, *, listeners: list[list[Exchange]] | None = None) -> None:
+    def __init__(
+        self,
+        config: OAuthConfig,
+        *,
+        listeners: list[list[Exchange]] | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+        budget: Budget | None = None,
+    ) -> None:
         self.config = config
-        self.http = Recorder(config.base_url, session=requests.Session(), listeners=listeners)
+        self.http = Recorder(
+            config.base_url, session=requests.Session(), listeners=listeners, timeout=timeout, budget=budget
+        )
         self.host = urlsplit(config.absolute(config.authorize_url)).netloc
+        # The HTML of each consent page answered, for the review's reading of what it tells the user.
+        self.consent_pages: list[str] = []
 
     def authorize(self, *, username: str, password: str, allow: bool, state: str) -> Grant:
         query = urlencode(
@@ -206,6 +217,7 @@ class Browser:
             for form in forms:
                 button = consent_button(form, allow=allow)
                 if button is not None:
+                    self.consent_pages.append(answer.response_body)
                     answer = self._submit(answer, form, button, {})
                     break
             else:

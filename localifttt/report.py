@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 
 from .suite import CheckResult
 
-MARKS = {"passed": "✓", "failed": "✗", "skipped": "–"}
+MARKS = {"passed": "✓", "failed": "✗", "skipped": "–", "warning": "!", "not run": "·"}
 
 
 def result_lines(result: CheckResult) -> list[str]:
@@ -18,6 +18,10 @@ def result_lines(result: CheckResult) -> list[str]:
     line = f"{result.title} {MARKS[result.outcome]}"
     if result.outcome == "skipped":
         return [f"{line} (skipped: {result.message})"]
+    if result.outcome == "not run":
+        return [f"{line} (not run: {result.message})"]
+    if result.outcome == "warning":
+        return [line, textwrap.indent(result.message, "    ")]
     if result.outcome == "passed":
         return [line]
     lines = [line, textwrap.indent(result.message, "    ")]
@@ -28,12 +32,22 @@ def result_lines(result: CheckResult) -> list[str]:
 
 def summary(results: list[CheckResult]) -> dict[str, int]:
     counts = Counter(r.outcome for r in results)
-    return {"passed": counts["passed"], "failed": counts["failed"], "skipped": counts["skipped"]}
+    return {
+        "passed": counts["passed"],
+        "failed": counts["failed"],
+        "skipped": counts["skipped"],
+        "warnings": counts["warning"],
+        "not_run": counts["not run"],
+    }
 
 
 def summary_line(results: list[CheckResult]) -> str:
     counts = summary(results)
     text = f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    if counts["warnings"]:
+        text += f", {counts['warnings']} warning(s)"
+    if counts["not_run"]:
+        text += f", {counts['not_run']} not run"
     return text
 
 
@@ -56,9 +70,9 @@ def as_json(results: list[CheckResult], *, target: str) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False)
 
 
-def as_junit(results: list[CheckResult], *, target: str) -> bytes:
+def as_junit(results: list[CheckResult], *, target: str, name: str = "ifttt_check") -> bytes:
     counts = summary(results)
-    suites = ET.Element("testsuites", name="ifttt_check")
+    suites = ET.Element("testsuites", name=name)
     suite = ET.SubElement(
         suites,
         "testsuite",
@@ -73,6 +87,8 @@ def as_junit(results: list[CheckResult], *, target: str) -> bytes:
         if result.outcome == "failed":
             failure = ET.SubElement(case, "failure", message=result.message)
             failure.text = "\n\n".join(e.describe() for e in result.exchanges)
-        elif result.outcome == "skipped":
+        elif result.outcome in ("skipped", "not run"):
             ET.SubElement(case, "skipped", message=result.message)
+        elif result.outcome == "warning":
+            ET.SubElement(case, "system-out").text = f"warning: {result.message}"
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .authentication import AuthChecks
-from .client import Recorder
+from .client import TIMEOUT_SECONDS, Budget, Recorder
 from .endpoints import EndpointChecks, Target
 from .oauth import OAuthConfig
 from .suite import CheckResult, Suite
@@ -30,8 +30,12 @@ def run_checks(
     service_key: str,
     auth: AuthOptions | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+    budget: float | None = None,
 ) -> list[CheckResult]:
-    recorder = Recorder(base_url)
+    """Every check, each request waiting at most `timeout` s, the whole run at most `budget` s (checks
+    that would start later are reported as not run)."""
+    recorder = Recorder(base_url, timeout=timeout, budget=Budget(budget))
     suite = Suite(recorder, on_result)
     EndpointChecks(suite, recorder, Target(base_url=base_url, service_key=service_key)).run()
     if auth is not None:

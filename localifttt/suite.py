@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .client import Exchange, Recorder
+from .client import BudgetExhausted, Exchange, Recorder
 
-Outcome = Literal["passed", "failed", "skipped"]
+Outcome = Literal["passed", "failed", "skipped", "warning", "not run"]
 SEPARATOR = " › "
 
 
@@ -24,6 +24,10 @@ class CheckFailed(Exception):
 
 class CheckSkipped(Exception):
     pass
+
+
+class CheckWarning(Exception):
+    """Something IFTTT does not document as a requirement: reported, but it does not fail the run."""
 
 
 @dataclass
@@ -66,11 +70,22 @@ class Suite:
             outcome, message = "failed", str(exc)
         except CheckSkipped as exc:
             outcome, message = "skipped", str(exc)
+        except CheckWarning as exc:
+            outcome, message = "warning", str(exc)
+        except BudgetExhausted as exc:
+            outcome, message = "not run", str(exc)
         except Exception as exc:  # a check must never stop the run: report it as that check's failure
             outcome, message = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             self.recorder.listeners.remove(exchanges)
         result = CheckResult(path=path, outcome=outcome, message=message, exchanges=exchanges)
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def not_run(self, *path: str, reason: str) -> None:
+        """Record checks that could not run, so the summary does not read as if they passed."""
+        result = CheckResult(path=path, outcome="not run", message=reason)
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
@@ -87,6 +102,17 @@ def expect(condition: bool, message: str) -> None:
 
 def skip(message: str) -> None:
     raise CheckSkipped(message)
+
+
+def warn(message: str) -> None:
+    """Worth reading before going on, but not wrong."""
+    raise CheckWarning(message)
+
+
+def warn_unless(condition: bool, message: str) -> None:
+    """For checks of what IFTTT does not document: a miss is a warning, and the message says so."""
+    if not condition:
+        raise CheckWarning(f"{message} (a warning: IFTTT does not document this as a requirement)")
 
 
 def need(value: Any, message: str) -> Any:

@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import json
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -66,6 +68,16 @@ FAULTS = {
     "revoke_ignored": "revocation leaves the token working",
 }
 
+# Valid but unusual behaviour, as other services show it: `ifttt_check` must not call any of it a failure.
+QUIRKS = {
+    "closes_idle_connections": "keep-alive connections are reset when a second request arrives on them",
+    "identical_events": "50 events with the same timestamp and the same content (each with its own id)",
+    "long_history": "a query history of 3,000 rows (60 pages of 50)",
+    "hanging_delete": "a trigger identity DELETE never answers",
+    "no_channel_key": "the legacy IFTTT-Channel-Key header is not accepted",
+    "sample_not_in_options": "the trigger's sample value is valid but not among the options",
+}
+
 
 @dataclass
 class FakeState:
@@ -81,6 +93,9 @@ class FakeState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def events(self) -> list[dict[str, Any]]:
+        if "identical_events" in self.faults:
+            second = 1_790_000_000
+            return [{"title": "Ping", "meta": {"id": f"ping-{n}", "timestamp": second}} for n in range(50, 0, -1)]
         count = 2 if "two_items" in self.faults else 5
         now = 1_790_000_000
         items = []
@@ -99,12 +114,17 @@ class FakeState:
         return items
 
     def rows(self) -> list[dict[str, Any]]:
-        return [{"title": f"Thing {n}", "position": n} for n in range(1, 8)]
+        count = 3000 if "long_history" in self.faults else 7
+        return [{"title": f"Thing {n}", "position": n} for n in range(1, count + 1)]
 
     def options(self) -> list[dict[str, Any]]:
         options: list[dict[str, Any]] = []
         for group, choices in CATEGORIES.items():
-            children: list[dict[str, Any]] = [{"label": label, "value": value} for value, label in choices.items()]
+            children: list[dict[str, Any]] = [
+                {"label": label, "value": value}
+                for value, label in choices.items()
+                if not (value == "cats" and "sample_not_in_options" in self.faults)
+            ]
             if group:
                 if "deep_options" in self.faults:
                     children = [{"label": "Nested", "values": children}]
@@ -149,6 +169,21 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def handle(self) -> None:
+        if "closes_idle_connections" not in self.state.faults:
+            super().handle()
+            return
+        # Answer one request on a keep-alive connection, then reset the connection when the next one
+        # arrives, as a server whose idle timeout just expired does.
+        self.handle_one_request()
+        try:
+            self.connection.settimeout(5)
+            waiting = self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if waiting:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
     # --- plumbing ---------------------------------------------------------------------------------
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -188,8 +223,11 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped waiting (a timeout under test)
 
     def _error(self, message: str, *, skip: bool = False) -> dict[str, Any]:
         if "plain_errors" in self.state.faults:
@@ -218,7 +256,9 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     def _service_key(self, *, ignore_fault: str = "") -> None:
-        key = self.headers.get("IFTTT-Service-Key") or self.headers.get("IFTTT-Channel-Key")
+        key = self.headers.get("IFTTT-Service-Key")
+        if "no_channel_key" not in self.state.faults:
+            key = key or self.headers.get("IFTTT-Channel-Key")
         if ignore_fault in self.state.faults:
             return
         if key != SERVICE_KEY:
@@ -268,6 +308,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "user/info" and method == "GET":
             raise Reply(200, {"data": {"id": "user-1", "name": "Alice", "url": f"{state.base_url}/account"}})
         if method == "DELETE" and path.startswith("triggers/new_thing/trigger_identity/"):
+            if "hanging_delete" in state.faults:
+                time.sleep(5)
             if "delete_identity_404" in state.faults:
                 raise Reply(404, self._error("Unknown identity."))
             raise Reply(200, {"data": {}})
@@ -440,11 +482,13 @@ class Handler(BaseHTTPRequestHandler):
 @contextmanager
 def fake_service(*faults: str, oauth: bool = True) -> Iterator[str]:
     """Serve a fake IFTTT service with these faults; yields its base URL."""
-    unknown = set(faults) - set(FAULTS)
+    unknown = set(faults) - set(FAULTS) - set(QUIRKS)
     if unknown:
         raise ValueError(f"unknown faults: {sorted(unknown)}")
     state = FakeState(faults=frozenset(faults), oauth=oauth)
-    handler = type("BoundHandler", (Handler,), {"state": state})
+    # HTTP/1.1 keeps connections open between requests, which the connection quirk needs.
+    protocol = "HTTP/1.1" if "closes_idle_connections" in faults else "HTTP/1.0"
+    handler = type("BoundHandler", (Handler,), {"state": state, "protocol_version": protocol})
     server = bind_in_range(lambda port: ThreadingHTTPServer(("127.0.0.1", port), handler))
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

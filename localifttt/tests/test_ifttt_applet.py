@@ -204,3 +204,77 @@ def test_a_service_that_is_not_running_is_named() -> None:
         call_command(
             "ifttt_applet", "--url", url, "--user", "demo", "--password", "demo-password", *APPLET, stdout=StringIO()
         )
+
+
+def test_the_recipes_are_listed_one_a_line() -> None:
+    from protocol.recipes import RECIPES
+
+    out = StringIO()
+    call_command("ifttt_applet", "--list", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert len(lines) == len(RECIPES) >= 12
+    assert lines[0].startswith("porch_motion_warm_up ")
+    assert any("?list_devices" in line for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_recipes_with_queries_and_a_filter_run_end_to_end_on_the_tester_account() -> None:
+    # Every recipe runs in CI against `make run` and its worker (.ci/run); here, those with queries.
+    ifttt_application_ensure()
+    call_command("seed_demo", "--days", "1", stdout=StringIO())
+    out = StringIO()
+    with service_in_thread(port=free_port()) as url:
+        call_command(
+            "ifttt_applet",
+            "--url",
+            url,
+            "--user",
+            "tester",
+            "--password",
+            "tester-password",
+            *("--recipe", "leave_desk_light_hallway", "--recipe", "bedroom_heating_like_living_room"),
+            *("--recipe", "porch_motion_hall_light_if_off", "--recipe", "porch_motion_bedside_red"),
+            "--cause",
+            "--realtime-port",
+            "-1",
+            "--poll-every",
+            "0.2",
+            "--nudge-after",
+            "0.1",
+            stdout=out,
+        )
+
+    text = out.getvalue()
+    assert "✗" not in text, text
+    # A query's first row fills the action's field, and the filter sees the query's ingredients.
+    assert "? list_devices" in text and '"device_name": "Hall light"' in text
+    assert "? current_temperature" in text
+    from accounts.models import User
+
+    tester = User.objects.get(username="tester")
+    bedroom = Device.objects.get(owner=tester, name="Bedroom thermostat")
+    assert bedroom.target_temperature == 21  # the living room's target, read by the query
+    assert Device.objects.get(owner=tester, name="Bedside lamp").color == "red"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_applet_with_a_query_fills_the_action_from_its_first_row(home: Any) -> None:
+    token = ifttt_token_issue(user=home).token
+    out = StringIO()
+    with service_in_thread(port=free_port()) as url:
+        call_command(
+            "ifttt_applet",
+            *("--url", url, f"--token={token}", "--trigger", "device_switched_on", "--trigger-field"),
+            "device=Desk lamp",
+            *("--query", "list_devices", "--query-field", "list_devices.room=Hallway"),
+            *("--action", "set_light_color", "--action-field", "lights={{list_devices.device_id}}"),
+            *("--action-field", "color=green", "--realtime-port", "-1", "--poll-every", "0.2"),
+            *("--nudge-after", "0.1", "--nudge-action", "switch_off", "--nudge-action", "switch_on"),
+            *("--stop-after-runs", "1", "--stop-after", "20"),
+            stdout=out,
+        )
+
+    assert "? list_devices" in out.getvalue(), out.getvalue()
+    assert Device.objects.get(owner=home, name="Hall light").color == "green"

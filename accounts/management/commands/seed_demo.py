@@ -1,4 +1,6 @@
-"""Demo data for `make run`: a demo user with a few devices and a week of history."""
+"""Demo data for `make run`: a demo user with a few devices and a week of history, a support login,
+and a tester account with the devices every Applet recipe needs (for the people invited to test the
+service on IFTTT before launch)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from devices.services import NewEvent, device_create, device_events_record
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo credential, DEBUG only
+TESTER_USERNAME = "tester"
+TESTER_PASSWORD = "tester-password"  # noqa: S105 - a published demo credential; set --tester-password elsewhere
 SUPPORT_USERNAME = "admin"
 SUPPORT_PASSWORD = "admin-password"  # noqa: S105 - a published demo credential, DEBUG only
 
@@ -26,6 +30,7 @@ DEMO_DEVICES: tuple[dict[str, Any], ...] = (
     {"name": "Bedside lamp", "kind": DeviceKind.LIGHT, "room": "Bedroom", "color": "orange"},
     {"name": "Coffee maker", "kind": DeviceKind.PLUG, "room": "Kitchen"},
     {"name": "Living room thermostat", "kind": DeviceKind.THERMOSTAT, "room": "Living room", "target_temperature": 21},
+    {"name": "Bedroom thermostat", "kind": DeviceKind.THERMOSTAT, "room": "Bedroom", "target_temperature": 19},
     {"name": "Porch sensor", "kind": DeviceKind.MOTION_SENSOR, "room": "Porch"},
 )
 
@@ -53,48 +58,58 @@ def _history(kind: str, start: Any, days: int, rng: random.Random) -> list[NewEv
     return events
 
 
+def _seed_home(user: Any, *, start: Any, days: int, rng: random.Random, say: Any) -> int:
+    """Give `user` the demo devices, each with `days` of history; returns how many events were made."""
+    total = 0
+    for index, spec in enumerate(DEMO_DEVICES, start=1):
+        attributes = {k: v for k, v in spec.items() if k not in ("name", "kind", "room")}
+        device = device_create(
+            owner=user,
+            name=spec["name"],
+            kind=spec["kind"],
+            room=spec["room"],
+            occurred_at=start - timedelta(hours=index),
+            source=EventSource.SYSTEM,
+            **attributes,
+        )
+        history = _history(spec["kind"], start, days, rng)
+        device_events_record(device=device, events=history, source=EventSource.SYSTEM)
+        total += len(history) + 1
+        say(f"  [{index}/{len(DEMO_DEVICES)}] {user.username}: {device.name}: {len(history) + 1} events")
+    return total
+
+
 class Command(BaseCommand):
     help = "Create the demo user (demo / demo-password) with devices and history, and a support login."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--days", type=int, default=7, help="Days of history per device (default 7).")
-        parser.add_argument("--reset", action="store_true", help="Delete the demo user first and start again.")
+        parser.add_argument("--reset", action="store_true", help="Delete the demo and tester users first.")
+        parser.add_argument(
+            "--tester-password",
+            default=TESTER_PASSWORD,
+            help="The tester account's password (default: %(default)s; change it where testers sign in).",
+        )
 
-    def handle(self, *args: Any, days: int, reset: bool, **options: Any) -> None:
+    def handle(self, *args: Any, days: int, reset: bool, tester_password: str, **options: Any) -> None:
         if reset:
-            User.objects.filter(username=DEMO_USERNAME).delete()
+            User.objects.filter(username__in=(DEMO_USERNAME, TESTER_USERNAME)).delete()
         if settings.DEBUG and not User.objects.filter(username=SUPPORT_USERNAME).exists():
             User.objects.create_superuser(SUPPORT_USERNAME, "admin@example.invalid", SUPPORT_PASSWORD)
             self.stdout.write(f"Created the support login {SUPPORT_USERNAME} / {SUPPORT_PASSWORD}.")
-        if User.objects.filter(username=DEMO_USERNAME).exists():
-            self.stdout.write(f"The demo user already exists (use --reset to start again): {DEMO_USERNAME}.")
-            return
-        rng = random.Random(7)
         start = (timezone.now() - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-        with transaction.atomic():
-            user = User.objects.create_user(
-                DEMO_USERNAME, "demo@example.invalid", DEMO_PASSWORD, first_name="Demo", last_name="User"
-            )
-            total = 0
-            for index, spec in enumerate(DEMO_DEVICES, start=1):
-                attributes = {k: v for k, v in spec.items() if k not in ("name", "kind", "room")}
-                device = device_create(
-                    owner=user,
-                    name=spec["name"],
-                    kind=spec["kind"],
-                    room=spec["room"],
-                    occurred_at=start - timedelta(hours=index),
-                    source=EventSource.SYSTEM,
-                    **attributes,
-                )
-                history = _history(spec["kind"], start, days, rng)
-                device_events_record(device=device, events=history, source=EventSource.SYSTEM)
-                total += len(history) + 1
-                self.stdout.write(
-                    f"  [{index}/{len(DEMO_DEVICES)}] {device.name}: {len(history) + 1} events", ending="\n"
-                )
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo user {DEMO_USERNAME} / {DEMO_PASSWORD}: {len(DEMO_DEVICES)} devices, {total} events."
-            )
+        accounts = (
+            (DEMO_USERNAME, DEMO_PASSWORD, "demo@example.invalid", "Demo", "User", "Demo user"),
+            (TESTER_USERNAME, tester_password, "tester@example.invalid", "Test", "User", "Tester account"),
         )
+        for username, password, email, first, last, title in accounts:
+            if User.objects.filter(username=username).exists():
+                self.stdout.write(f"{title} already exists (use --reset to start again): {username}.")
+                continue
+            rng = random.Random(7)
+            with transaction.atomic():
+                user = User.objects.create_user(username, email, password, first_name=first, last_name=last)
+                total = _seed_home(user, start=start, days=days, rng=rng, say=self.stdout.write)
+            self.stdout.write(
+                self.style.SUCCESS(f"{title} {username} / {password}: {len(DEMO_DEVICES)} devices, {total} events.")
+            )

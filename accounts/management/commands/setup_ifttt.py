@@ -17,3 +17,22 @@ class Command(BaseCommand):
                 f"redirect URI {settings.IFTTT_REDIRECT_URI}"
             )
         )
+        # What IFTTT's platform asks for when the service is created, from the same settings every page uses.
+        site = settings.SITE_URL
+        self.stdout.write(
+            "\n".join(
+                [
+                    "The service on IFTTT's platform (check with `manage.py ifttt_review` before submitting):",
+                    f"  Name              {settings.SERVICE_NAME}",
+                    f"  Description       {settings.SERVICE_DESCRIPTION}",
+                    f"  Service slug      {settings.IFTTT_SERVICE_SLUG}  (https://ifttt.com/{settings.IFTTT_SERVICE_SLUG})",
+                    f"  Support email     {settings.SERVICE_SUPPORT_EMAIL}",
+                    f"  Brand colour      {settings.SERVICE_BRAND_COLOR}",
+                    f"  Logo (SVG)        {settings.SERVICE_LOGO}  (served at {site}/brand/logo.svg)",
+                    f"  API URL prefix    {site}",
+                    f"  Authorization URL {site}/oauth/authorize/",
+                    f"  Token URL         {site}/oauth/token/",
+                    f"  Landing page      {site}/",
+                ]
+            )
+        )

@@ -39,6 +39,13 @@ class Command(BaseCommand):
         add("--authorize-url", default="/oauth/authorize/", help="Authorization URL or path (default: %(default)s).")
         add("--token-url", default="/oauth/token/", help="Token URL or path (default: %(default)s).")
         add("--revoke-url", default="/oauth/revoke_token/", help="RFC 7009 revocation URL or path (%(default)s).")
+        add("--timeout", type=float, default=10.0, help="Seconds to wait for each answer (default: %(default)s).")
+        add(
+            "--budget",
+            type=float,
+            default=300.0,
+            help="Seconds the whole run may take; checks not reached by then are reported (default: %(default)s).",
+        )
         add("--json", action="store_true", help="Print the results as JSON instead of one line per check.")
         add("--junit", metavar="FILE", help="Also write the results as JUnit XML to FILE.")
 
@@ -50,14 +57,27 @@ class Command(BaseCommand):
 
         def show(result: CheckResult) -> None:
             if as_lines:
-                style = {"passed": self.style.SUCCESS, "failed": self.style.ERROR, "skipped": self.style.WARNING}
+                style = {
+                    "passed": self.style.SUCCESS,
+                    "failed": self.style.ERROR,
+                    "skipped": self.style.WARNING,
+                    "warning": self.style.WARNING,
+                    "not run": self.style.WARNING,
+                }
                 lines = result_lines(result)
                 self.stdout.write(style[result.outcome](lines[0]))
                 for line in lines[1:]:
                     self.stdout.write(line)
 
         with self._target(options["url"], options["port"], as_lines) as base_url:
-            results = run_checks(base_url=base_url, service_key=service_key, auth=auth, on_result=show)
+            results = run_checks(
+                base_url=base_url,
+                service_key=service_key,
+                auth=auth,
+                on_result=show,
+                timeout=options["timeout"],
+                budget=options["budget"] or None,
+            )
         target = options["url"] or "this project (in-process)"
         if options["junit"]:
             Path(options["junit"]).write_bytes(as_junit(results, target=target))
@@ -65,10 +85,16 @@ class Command(BaseCommand):
             self.stdout.write(as_json(results, target=target))
         counts = summary(results)
         took = f"{summary_line(results)} in {time.monotonic() - started:.1f} s"
+        unreached = (
+            " Checks marked “not run” did not run at all: their results are unknown." if counts["not_run"] else ""
+        )
         if counts["failed"]:
             raise CommandError(
-                f"{took}. Each failure above shows the request and the response; fix them and run the checks again."
+                f"{took}. Each failure above shows the request and the response; fix them and run the checks "
+                f"again.{unreached}"
             )
+        if counts["not_run"]:
+            raise CommandError(f"{took}.{unreached}")
         if as_lines:
             self.stdout.write(self.style.SUCCESS(f"All clear: {took}."))
 
