@@ -214,6 +214,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date and time format everywhere (the admin too): see iftttsvc/formats/en/formats.py.
+FORMAT_MODULE_PATH = "iftttsvc.formats"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -42,7 +42,8 @@ def test_switching_a_device_records_an_event_like_any_change(signed_in: Any) -> 
     lamp = _lamp(user)
     response = client.post(f"/account/devices/{lamp.public_id}/switch/", {"on": "1"})
     assert response.status_code == 303
-    assert response["Location"] == "/account/#devices"
+    # Back to the device itself, where the confirmation is shown (on a phone too).
+    assert response["Location"] == f"/account/#device-{lamp.public_id}"
     lamp.refresh_from_db()
     assert lamp.is_on
     event = DeviceEvent.objects.filter(device=lamp).order_by("-id").first()
