@@ -112,7 +112,8 @@ if not DEBUG:
 
 # --- Django ----------------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin as the support console: branded, organised by support's questions (support/site.py).
+    "support.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

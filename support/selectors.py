@@ -394,6 +394,19 @@ class TimelineEntry:
     what: str
     href: str
 
+    @property
+    def kind_label(self) -> str:
+        return TIMELINE_KINDS.get(self.kind, self.kind)
+
+
+TIMELINE_KINDS = {
+    "event": "Device event",
+    "poll": "IFTTT call",
+    "realtime": "Realtime",
+    "run": "Action run",
+    "failure": "Failure",
+}
+
 
 def _admin_url(obj: models.Model) -> str:
     try:
