@@ -418,7 +418,7 @@ def _admin_url(obj: models.Model) -> str:
 TIMELINE_EACH = 30
 
 
-def user_timeline(*, user: Any, limit: int = 100) -> list[TimelineEntry]:
+def user_timeline(*, user: Any, limit: int = 60) -> list[TimelineEntry]:
     """Device events, IFTTT's calls, Realtime notifications and action runs of one person, merged.
 
     Each source is read newest first through its (user, time) index, at most TIMELINE_EACH rows.

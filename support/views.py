@@ -152,7 +152,7 @@ def _hourly_chart(health: Health) -> BarChart:
         x_label="Hour (UTC)",
         series=HEALTH_SERIES,
         columns=[
-            (f"{hour:%H}h", f"{when(hour)} to {hour + timedelta(hours=1):%H:%M}", counts)
+            (f"{hour:%H}:00", f"{when(hour)} to {hour + timedelta(hours=1):%H:%M}", counts)
             for hour, counts in health.hourly
         ],
         label_every=3,

@@ -29,7 +29,9 @@ def home(make_user: Any, ifttt_app: Any) -> Any:
         device=thermostat, events=[NewEvent(type=EventType.TEMPERATURE, value=19.5)], source=EventSource.DEVICE
     )
     ifttt = IftttClient(Client(), ifttt_token_issue(user=alice).token)
-    ran = ifttt.post("/ifttt/v1/actions/set_light_color", {"actionFields": {"lights": light.public_id, "color": "blue"}})
+    ran = ifttt.post(
+        "/ifttt/v1/actions/set_light_color", {"actionFields": {"lights": light.public_id, "color": "blue"}}
+    )
     assert ran.status_code == 200, ran.content
     warm = {"actionFields": {"device": thermostat.public_id, "temperature": "21.5"}}
     assert ifttt.post("/ifttt/v1/actions/set_temperature", warm).status_code == 200
@@ -42,7 +44,7 @@ def test_the_account_page_shows_what_applets_did(
 ) -> None:
     from playwright.sync_api import expect
 
-    alice, light, thermostat, run_url = home
+    _alice, light, thermostat, run_url = home
     context = chromium.new_context(viewport=PAGE_WIDTHS[width])
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -83,7 +85,9 @@ def test_the_account_page_shows_what_applets_did(
     context.close()
 
 
-def test_an_unknown_client_is_refused_before_sign_in(ifttt_app: Any, live_site: str, chromium: Any, tmp_path: Any) -> None:
+def test_an_unknown_client_is_refused_before_sign_in(
+    ifttt_app: Any, live_site: str, chromium: Any, tmp_path: Any
+) -> None:
     from playwright.sync_api import expect
 
     page = chromium.new_page(viewport=PAGE_WIDTHS["phone"])

@@ -13,10 +13,12 @@ from oauth2_provider.models import AccessToken, Application, Grant, IDToken, Ref
 
 from accounts.formatting import expiry
 from accounts.models import User
+from accounts.selectors import fields_readable
 from actions.models import ActionRun
 from core.admin import CappedCountPaginator, ReadOnlyAdmin, RecentInline, diagnosis_url
 from devices.models import Device, DeviceEvent
 from protocol.models import ApiCall
+from protocol.registry import registry
 from support.models import IftttAccessToken, IftttGrant, IftttIDToken, IftttRefreshToken
 from support.selectors import user_timeline
 from support.services import ActionRefused, support_ifttt_disconnect
@@ -67,8 +69,8 @@ class TriggerIdentityInline(RecentInline):
     order_by = ("-first_seen_at", "-id")
     fields = (
         "identity",
-        "trigger_slug",
-        "fields",
+        "trigger_name",
+        "set_to",
         "first_seen_at",
         "last_polled_at",
         "last_notified_at",
@@ -76,6 +78,17 @@ class TriggerIdentityInline(RecentInline):
         "diagnose",
     )
     readonly_fields = fields
+
+    @admin.display(description="trigger")
+    def trigger_name(self, identity: TriggerIdentity) -> str:
+        spec = registry.triggers.get(identity.trigger_slug)
+        return spec.label if spec else identity.trigger_slug
+
+    @admin.display(description="set to")
+    def set_to(self, identity: TriggerIdentity) -> str:
+        spec = registry.triggers.get(identity.trigger_slug)
+        values = fields_readable(spec=spec, user=identity.user, fields=identity.fields or {})
+        return "; ".join(f"{v.label} {v.value}" for v in values) or "(no fields)"
 
     @admin.display(description="")
     def diagnose(self, identity: TriggerIdentity) -> str:

@@ -146,7 +146,7 @@ def test_a_persons_page_has_one_timeline_with_links(admin_client_: Client, life:
 
     device_switch(device=life.lamp, on=True, source=EventSource.DEVICE)
     page = admin_client_.get(f"/admin/accounts/user/{life.user.pk}/change/").content.decode()
-    timeline = page.split('id="person-timeline"')[1].split("</fieldset>")[0]
+    timeline = page.split('id="person-timeline"')[1].split("</details>")[0]
     assert "Desk lamp: Switched on, from Device API" in timeline  # a device event
     assert "IFTTT POST trigger-poll device_switched_on → 200" in timeline  # a poll
     assert "Desk lamp is offline" in timeline  # the skipped action run
@@ -162,3 +162,9 @@ def test_a_token_without_expiry_says_never(admin_client_: Client, life: Any) -> 
     AccessToken.objects.filter(user=life.user).update(expires=timezone.now() + timedelta(days=36500))
     page = admin_client_.get(f"/admin/accounts/user/{life.user.pk}/change/").content.decode()
     assert "never expires" in page and "2126" not in page
+
+
+def test_a_persons_trigger_identities_read_as_names(admin_client_: Client, life: Any) -> None:
+    page = admin_client_.get(f"/admin/accounts/user/{life.user.pk}/change/").content.decode()
+    assert "Which device? Desk lamp (Office)" in page
+    assert f"{{&quot;device&quot;: &quot;{life.lamp.public_id}" not in page
