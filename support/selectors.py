@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.formatting import when
 from accounts.models import User
-from accounts.selectors import FieldValue, fields_readable
+from accounts.selectors import FieldValue, RunRow, account_recent_runs, fields_readable
 from actions.models import ActionRun, ActionRunStatus
 from devices.models import Device, DeviceEvent, EventType
 from protocol.middleware import FINGERPRINT_LENGTH
@@ -351,7 +351,7 @@ class PersonDiagnosis:
     user: Any
     applets: list[Diagnosis]
     connection: Connection
-    runs: list[ActionRun]
+    runs: list[RunRow]
     conclusions: list[str]  # about the person as a whole (no Applets, no connection)
 
 
@@ -380,7 +380,7 @@ def person_diagnose(*, user: Any, now: datetime | None = None) -> PersonDiagnosi
                 if connection.disconnected_at
                 else "This person has no IFTTT token: IFTTT is not connected to their account."
             )
-    runs = list(ActionRun.objects.filter(user=user).order_by("-created_at", "-id")[:10])
+    runs = account_recent_runs(user=user)
     return PersonDiagnosis(user=user, applets=applets, connection=connection, runs=runs, conclusions=conclusions)
 
 
