@@ -83,8 +83,10 @@ bench-capacity: install
 	$(PY) bench/capacity.py
 
 ## Refresh docs/consent.png and docs/landing-*.png from the browser tests
+## Refresh the pages' screenshots (docs/, and docs/screenshots/ at desktop and phone width) from the browser tests
 screenshots: install
-	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py accounts/tests/test_landing_browser.py -q
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py accounts/tests/test_landing_browser.py \
+		accounts/tests/test_account_browser.py support/tests/test_browser.py -q
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -240,3 +240,26 @@ def chromium(require_chromium: str, chromium_extra_args: list[str], monkeypatch:
             # Close, in this context, the connection the test's queries used while the loop ran, or
             # it outlives the test database.
             connections.close_all()
+
+
+# --- Screenshots of the pages people and support use (docs/screenshots/, refreshed by `make screenshots`) ---
+
+PAGE_WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def screenshot_path(name: str, tmp_path: Any) -> str:
+    """Where a browser test keeps the screenshot `name`: docs/screenshots/ with UPDATE_SCREENSHOTS=1, else tmp."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        folder = Path(settings.BASE_DIR) / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder / f"{name}.png")
+    return str(Path(tmp_path) / f"{name}.png")
+
+
+def page_fits_the_screen(page: Any) -> bool:
+    """No horizontal scrolling: the page is no wider than the window."""
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))

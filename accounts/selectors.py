@@ -12,8 +12,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, RefreshToken
 
-from devices.models import DeviceEvent, EventType
+from actions.models import ActionRun
+from devices.models import Device, DeviceEvent, EventType
 from protocol.models import ApiCall
+from protocol.registry import registry
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,72 @@ def account_activity_by_day(*, user: Any, days: int = 7, today: date | None = No
         if row["day"] in table:
             table[row["day"]][category_of[row["type"]]] += row["n"]
     return [DayActivity(day=day, counts=counts) for day, counts in table.items()]
+
+
+# --- Applet fields and runs, as a person reads them ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    label: str  # the field's question, as IFTTT showed it ("Which device?")
+    value: str  # the answer in words ("Desk lamp (Office)"), never a raw id
+    missing: bool = False  # the chosen device (or option) is no longer there
+
+
+def _option_labels(options: list[dict[str, Any]]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for option in options:
+        if "values" in option:
+            labels.update({child["value"]: f"{child['label']} ({option['label']})" for child in option["values"]})
+        else:
+            labels[option["value"]] = str(option["label"])
+    return labels
+
+
+def fields_readable(*, spec: Any, user: Any, fields: dict[str, Any]) -> list[FieldValue]:
+    """An Applet's field values for a person: device names and option labels instead of ids."""
+    out: list[FieldValue] = []
+    for field_spec in getattr(spec, "fields", ()):
+        raw = fields.get(field_spec.slug)
+        if raw in (None, ""):
+            out.append(FieldValue(field_spec.label, "(not set)"))
+            continue
+        if field_spec.options is None:
+            out.append(FieldValue(field_spec.label, str(raw)))
+            continue
+        labels = _option_labels(field_spec.options(user))
+        if str(raw) in labels:
+            out.append(FieldValue(field_spec.label, labels[str(raw)]))
+            continue
+        device = Device.objects.filter(owner=user, public_id=str(raw)).first()
+        if device is not None:  # in the account, but not a kind this field offers
+            out.append(FieldValue(field_spec.label, f"{device.name} (not a device this field accepts)", True))
+        else:
+            out.append(FieldValue(field_spec.label, "a device or choice no longer in this account", True))
+    return out
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: Any
+    action: str  # the action's name, as on IFTTT
+    fields: list[FieldValue]
+
+    @property
+    def anchor(self) -> str:
+        return f"run-{self.run.public_id}"
+
+
+def account_recent_runs(*, user: Any, limit: int = 10) -> list[RunRow]:
+    """What IFTTT's Applets did in the person's account, newest first (`/account/#run-<id>` lands on one)."""
+    rows = []
+    for run in ActionRun.objects.filter(user=user).order_by("-created_at", "-id")[:limit]:
+        spec = registry.actions.get(run.action_slug)
+        rows.append(
+            RunRow(
+                run=run,
+                action=spec.label if spec else run.action_slug,
+                fields=fields_readable(spec=spec, user=user, fields=run.fields or {}),
+            )
+        )
+    return rows

@@ -24,7 +24,7 @@ from protocol.access import ifttt_access_revoke
 from protocol.oauth import redirect_uri_registered
 
 from .charts import activity_chart_build
-from .selectors import account_activity_by_day, ifttt_connection_get
+from .selectors import account_activity_by_day, account_recent_runs, ifttt_connection_get
 
 AUTHORIZE_PATH = "/oauth/authorize/"
 
@@ -73,10 +73,22 @@ def lockout_response(request: HttpRequest, credentials: dict[str, Any] | None = 
 class AuthorizationView(oauth_views.AuthorizationView):
     """The consent page (template `oauth2_provider/authorize.html`).
 
-    Two differences from the toolkit's view: with `prompt=none` and nobody signed in, the toolkit
-    redirects to whatever `redirect_uri` the URL carries, registered or not; here only a registered
-    one is used. And a consent form posted back with an unknown `client_id` is a 400, not a 500.
+    Differences from the toolkit's view: an unknown `client_id` or an unregistered `redirect_uri` is
+    refused before anyone is asked to sign in (the toolkit asks for the password first, then says no);
+    with `prompt=none` and nobody signed in, only a registered redirect URI is ever used; and a consent
+    form posted back with an unknown `client_id` is a 400, not a 500.
     """
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "GET":
+            client_id = request.GET.get("client_id", "")
+            application = get_application_model().objects.filter(client_id=client_id).first() if client_id else None
+            if application is None:
+                return self._refuse("Unknown client." if client_id else "The link names no client (client_id).")
+            redirect_uri = request.GET.get("redirect_uri")
+            if redirect_uri is not None and not redirect_uri_registered(application, redirect_uri):
+                return self._refuse("Mismatching redirect URI.")
+        return super().dispatch(request, *args, **kwargs)
 
     def _refuse(self, description: str) -> HttpResponse:
         context = {"error": {"error": "invalid_request", "description": description}}
@@ -99,8 +111,18 @@ class AuthorizationView(oauth_views.AuthorizationView):
 
 def _account_page(request: HttpRequest, *, status: int = 200) -> HttpResponse:
     user = request.user
+    # A message about one device is shown beside it (where the person tapped, even on a phone);
+    # the rest at the top of the page.
+    by_device: dict[str, list[Any]] = {}
+    general: list[Any] = []
+    for message in messages.get_messages(request):
+        tag = next((t for t in message.extra_tags.split() if t.startswith("device-")), "")
+        (by_device.setdefault(tag.removeprefix("device-"), []) if tag else general).append(message)
     context = {
         "devices": list(device_list(user=user)),
+        "device_messages": by_device,
+        "page_messages": general,
+        "runs": account_recent_runs(user=user),
         "switchable_kinds": [str(kind) for kind in SWITCHABLE_KINDS],
         "connection": ifttt_connection_get(user=user),
         "chart": activity_chart_build(account_activity_by_day(user=user)),
@@ -138,8 +160,8 @@ def device_switch_view(request: HttpRequest, public_id: str) -> HttpResponse:
         return _account_page(request, status=409)
     on = wanted == "1"
     device_switch(device=device, on=on, source=EventSource.ACCOUNT)
-    messages.success(request, f"{device.name} is {'on' if on else 'off'}.")
-    return _back_to("devices")
+    messages.success(request, f"{device.name} is {'on' if on else 'off'}.", extra_tags=f"device-{device.public_id}")
+    return _back_to(f"device-{device.public_id}")
 
 
 @require_POST

@@ -112,7 +112,8 @@ if not DEBUG:
 
 # --- Django ----------------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin as the support console: branded, organised by support's questions (support/site.py).
+    "support.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -214,6 +215,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date and time format everywhere (the admin too): see iftttsvc/formats/en/formats.py.
+FORMAT_MODULE_PATH = "iftttsvc.formats"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -392,6 +395,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own default config gives "django" a console handler of its own (in DEBUG): with the root's,
+        # every 4xx ("Not Found: …") was printed twice. One handler, the root's, for everything.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # django-axes writes 4-5 INFO lines per sign-in; its warnings (lockouts, repeated failures) stay.
+        "axes": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
         # The Realtime sweep runs every few seconds: one "received"/"succeeded" line per task would
         # drown everything else. Failures and retries are still logged (WARNING and up).

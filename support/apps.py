@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 
 
@@ -17,8 +18,16 @@ def _support_group_after_migrate(sender: Any, **kwargs: Any) -> None:
 
 
 class SupportConfig(AppConfig):
+    default = True
     name = "support"
     verbose_name = "Support console"
 
     def ready(self) -> None:
         post_migrate.connect(_support_group_after_migrate, dispatch_uid="support_group_ensure")
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    """The admin, as the support console (listed in INSTALLED_APPS in place of django.contrib.admin)."""
+
+    default = False
+    default_site = "support.site.ConsoleSite"

@@ -15,9 +15,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Avg, Count, Max, Q
 from django.db.models.functions import TruncHour
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from accounts.formatting import when
 from accounts.models import User
+from accounts.selectors import FieldValue, RunRow, account_recent_runs, fields_readable
+from actions.models import ActionRun, ActionRunStatus
 from devices.models import Device, DeviceEvent, EventType
 from protocol.middleware import FINGERPRINT_LENGTH
 from protocol.models import ApiCall
@@ -184,19 +188,30 @@ class Diagnosis:
     conclusions: list[str] = field(default_factory=list)
     window_start: datetime | None = None
     window_end: datetime | None = None
+    fields: list[FieldValue] = field(default_factory=list)
+
+    @property
+    def trigger_name(self) -> str:
+        return self.spec.label if self.spec is not None else self.trigger_slug
 
 
 def _when(at: datetime | None) -> str:
-    return f"{timezone.localtime(at):%Y-%m-%d %H:%M} UTC" if at else "never"
+    return when(at)
+
+
+def _device_chosen(d: Diagnosis) -> bool:
+    """The identity's fields name a device (so whether it still exists is a question)."""
+    return d.identity is not None and bool(d.identity.fields.get("device"))
 
 
 def _conclude(d: Diagnosis, now: datetime) -> list[str]:
+    """What support tells the person, one sentence per finding, each true for its case."""
     out: list[str] = []
     conn = d.connection
     if d.identity is None:
         out.append(
-            f"IFTTT has never polled the trigger “{d.trigger_slug}” for this user: no Applet with it is on, or "
-            "IFTTT could not reach us when it was turned on. Ask the user to turn the Applet off and on."
+            f"IFTTT has never polled the trigger “{d.trigger_name}” for this person: no Applet with it is on, "
+            "or IFTTT could not reach us when it was turned on. Ask them to turn the Applet off and on."
         )
     elif d.identity.deleted_at:
         out.append(
@@ -206,25 +221,31 @@ def _conclude(d: Diagnosis, now: datetime) -> list[str]:
     if conn is not None:
         if conn.refused_since:
             out.append(
-                f"IFTTT's calls for this user have been refused (401) since {_when(conn.refused_since)} "
-                f"({conn.refused_count} call(s)): its token no longer works. "
-                "The user must reconnect the service on IFTTT."
+                f"IFTTT's calls for this person have been refused (401) since {_when(conn.refused_since)} "
+                f"({_calls(conn.refused_count)}): its token no longer works. "
+                "They must reconnect the service on IFTTT."
             )
         if not conn.tokens:
             if conn.disconnected_at:
-                out.append(f"The token was revoked on {_when(conn.disconnected_at)}, by {conn.disconnected_by}.")
+                out.append(f"IFTTT's access was revoked on {_when(conn.disconnected_at)}, by {conn.disconnected_by}.")
             else:
-                out.append("The user has no IFTTT token: IFTTT is not connected to this account (or was disconnected).")
-    if d.identity is not None and d.identity.deleted_at is None:
+                out.append("This person has no IFTTT token: IFTTT is not connected to their account.")
+    if d.identity is None:
+        # Nothing below applies to a trigger IFTTT never asked about: there are no fields to check.
+        return out
+    if d.identity.deleted_at is None:
         last = d.identity.last_polled_at
-        if last is None or now - last > POLL_EXPECTED_WITHIN:
+        if last is None:
+            out.append("IFTTT has not polled this identity since it was created.")
+        elif now - last > POLL_EXPECTED_WITHIN:
             out.append(f"IFTTT has not polled this identity since {_when(last)}.")
-    if d.spec is not None and d.spec.fields and d.spec.fields[0].slug == "device" and d.device is None:
+    if _device_chosen(d) and d.device is None:
         out.append("The device chosen in the Applet is no longer in this account: the Applet must be edited.")
-    elif d.device is not None and not d.device.online:
+        return out
+    if d.device is not None and not d.device.online:
         out.append(f"{d.device.name} is marked offline, so it may not be reporting events.")
     if not d.events:
-        if d.trigger_slug == "temperature_rises_above" and d.identity is not None:
+        if d.trigger_slug == "temperature_rises_above":
             threshold = d.identity.fields.get("threshold", "?")
             values = [r.value for r in d.readings if r.value is not None]
             highest = f"; the highest of the last {len(values)} readings was {max(values)} °C" if values else ""
@@ -242,11 +263,19 @@ def _conclude(d: Diagnosis, now: datetime) -> list[str]:
         else:
             waiting = sum(1 for e in d.events if e.returned_at is None)
             out.append(
-                f"{waiting} matching event(s), the newest at {_when(newest.event.occurred_at)}, have not been "
-                "returned to IFTTT yet: they will be on its next poll."
-                + (" A Realtime notification makes it poll now." if d.identity and d.identity.is_live else "")
+                f"{_count(waiting, 'matching event has', 'matching events have')} not been returned to IFTTT yet "
+                f"(the newest at {_when(newest.event.occurred_at)}): they will be on its next poll."
+                + (" A Realtime notification makes it poll now." if d.identity.is_live else "")
             )
     return out
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _calls(n: int) -> str:
+    return _count(n, "call", "calls")
 
 
 def diagnosis_get(
@@ -305,6 +334,7 @@ def diagnosis_get(
         )
     d.connection = ifttt_connection_get(user=user)
     d.refused = list(ApiCall.objects.filter(user=user, status_code=401).order_by("-created_at")[:20])
+    d.fields = fields_readable(spec=spec, user=user, fields=fields) if current is not None else []
     d.conclusions = _conclude(d, now)
     times = [e.event.occurred_at for e in d.events] + [p.created_at for p in d.polls] + [now]
     d.window_end = now
@@ -314,29 +344,162 @@ def diagnosis_get(
     return d
 
 
+@dataclass
+class PersonDiagnosis:
+    """Every Applet identity of one person, each with its own conclusions, and what their actions did."""
+
+    user: Any
+    applets: list[Diagnosis]
+    connection: Connection
+    runs: list[RunRow]
+    conclusions: list[str]  # about the person as a whole (no Applets, no connection)
+
+
+APPLETS_SHOWN = 30
+
+
+def person_diagnose(*, user: Any, now: datetime | None = None) -> PersonDiagnosis:
+    """From a person alone: each trigger identity IFTTT polled for them (live ones first), diagnosed."""
+    now = now or timezone.now()
+    identities = list(
+        TriggerIdentity.objects.filter(user=user)
+        .order_by(models.F("deleted_at").desc(nulls_first=True), models.F("last_polled_at").desc(nulls_last=True))
+        .values_list("identity", flat=True)[:APPLETS_SHOWN]
+    )
+    applets = [d for d in (diagnosis_get(identity=i, now=now) for i in identities) if d is not None]
+    connection = ifttt_connection_get(user=user)
+    conclusions: list[str] = []
+    if not applets:
+        conclusions.append(
+            "IFTTT has never polled a trigger for this person: none of their Applets uses one of this service's "
+            "triggers, or IFTTT could not reach us when they turned one on."
+        )
+        if not connection.tokens:
+            conclusions.append(
+                f"IFTTT's access was revoked on {_when(connection.disconnected_at)}, by {connection.disconnected_by}."
+                if connection.disconnected_at
+                else "This person has no IFTTT token: IFTTT is not connected to their account."
+            )
+    runs = account_recent_runs(user=user)
+    return PersonDiagnosis(user=user, applets=applets, connection=connection, runs=runs, conclusions=conclusions)
+
+
+# --- One person's timeline: everything that happened to their Applets, newest first ----------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # event, poll, realtime, run, failure
+    what: str
+    href: str
+
+    @property
+    def kind_label(self) -> str:
+        return TIMELINE_KINDS.get(self.kind, self.kind)
+
+
+TIMELINE_KINDS = {
+    "event": "Device event",
+    "poll": "IFTTT call",
+    "realtime": "Realtime",
+    "run": "Action run",
+    "failure": "Failure",
+}
+
+
+def _admin_url(obj: models.Model) -> str:
+    try:
+        return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return ""
+
+
+TIMELINE_EACH = 30
+
+
+def user_timeline(*, user: Any, limit: int = 60) -> list[TimelineEntry]:
+    """Device events, IFTTT's calls, Realtime notifications and action runs of one person, merged.
+
+    Each source is read newest first through its (user, time) index, at most TIMELINE_EACH rows.
+    """
+    entries: list[TimelineEntry] = []
+    for event in DeviceEvent.objects.filter(owner=user).select_related("device").order_by("-id")[:TIMELINE_EACH]:
+        value = f" ({event.value})" if event.value not in (None, "") else ""
+        entries.append(
+            TimelineEntry(
+                event.occurred_at,
+                "event",
+                f"{event.device.name}: {event.get_type_display()}{value}, from {event.get_source_display()}",
+                _admin_url(event),
+            )
+        )
+    for call in ApiCall.objects.filter(user=user).order_by("-created_at", "-id")[:TIMELINE_EACH]:
+        what = f"IFTTT {call.method} {call.endpoint}{f' {call.slug}' if call.slug else ''} → {call.status_code}"
+        if call.items_returned is not None:
+            what += f", {_count(call.items_returned, 'item', 'items')} returned"
+        if call.error_message:
+            what += f": {call.error_message}"
+        kind = "failure" if call.status_code >= 400 else "poll"
+        entries.append(TimelineEntry(call.created_at, kind, what, _admin_url(call)))
+    delivery = realtime_delivery_model()
+    if delivery is not None and any(f.name == "trigger_identities" for f in delivery._meta.get_fields()):
+        rows = (
+            delivery._default_manager.filter(trigger_identities__user=user)
+            .distinct()
+            .order_by("-created_at", "-id")[:TIMELINE_EACH]
+        )
+        for row in rows:
+            status = str(getattr(row, "get_status_display", lambda: "")())
+            detail = _delivery_row(row).detail
+            failed = getattr(row, "status", "") in ("failed", "dropped", "retrying")
+            entries.append(
+                TimelineEntry(
+                    row.created_at,  # type: ignore[attr-defined]
+                    "failure" if failed else "realtime",
+                    f"Realtime notification to IFTTT: {status}" + (f" ({detail})" if detail else ""),
+                    _admin_url(row),
+                )
+            )
+    for run in ActionRun.objects.filter(user=user).order_by("-created_at", "-id")[:TIMELINE_EACH]:
+        spec = registry.actions.get(run.action_slug)
+        what = f"Action “{spec.label if spec else run.action_slug}”: {run.get_status_display()}"
+        if run.message:
+            what += f", {run.message}"
+        kind = "run" if run.status == ActionRunStatus.SUCCEEDED else "failure"
+        entries.append(TimelineEntry(run.created_at, kind, what, _admin_url(run)))
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]
+
+
 # --- Health ---------------------------------------------------------------------------------------
 
 
 @dataclass
 class EndpointHealth:
+    """One endpoint's day. `refused` (4xx) is a caller asking for something it may not have or that is
+    not there (an expired token, options of a text field): the service answered correctly. `failed`
+    (5xx) is the service's own fault, and only that is the error rate."""
+
     endpoint: str
     calls: int
-    errors: int
-    server_errors: int
+    refused: int
+    failed: int
     avg_ms: float
 
     @property
     def error_rate(self) -> float:
-        return self.errors / self.calls if self.calls else 0.0
+        return self.failed / self.calls if self.calls else 0.0
 
 
 @dataclass
 class Health:
     since: datetime
     endpoints: list[EndpointHealth]
-    hourly: list[tuple[datetime, int, int]]
+    hourly: list[tuple[datetime, dict[str, int]]]  # per hour: ok, refused (4xx), failed (5xx)
     refused_users: list[dict[str, Any]]
-    refused_unknown: int
+    refused_unknown: int  # bearer tokens we cannot tie to anyone (never seen working)
+    refused_service_key: int  # IFTTT-Service-Key missing or wrong: a configuration problem, not a person's
     realtime: dict[str, int] | None
     realtime_failures: list[Delivery] = field(default_factory=list)
 
@@ -377,33 +540,43 @@ def health_get(*, now: datetime | None = None) -> Health:
         EndpointHealth(
             endpoint=row["endpoint"],
             calls=row["calls"],
-            errors=row["errors"],
-            server_errors=row["server_errors"],
+            refused=row["refused"],
+            failed=row["failed"],
             avg_ms=row["avg_ms"] or 0.0,
         )
         for row in recent.values("endpoint")
         .annotate(
             calls=Count("pk"),
-            errors=Count("pk", filter=Q(status_code__gte=400)),
-            server_errors=Count("pk", filter=Q(status_code__gte=500)),
+            refused=Count("pk", filter=Q(status_code__gte=400, status_code__lt=500)),
+            failed=Count("pk", filter=Q(status_code__gte=500)),
             avg_ms=Avg("duration_ms"),
         )
         .order_by("-calls")
     ]
     by_hour = {
-        row["hour"]: (row["calls"], row["errors"])
+        row["hour"]: {
+            "ok": row["calls"] - row["refused"] - row["failed"],
+            "refused": row["refused"],
+            "failed": row["failed"],
+        }
         for row in recent.annotate(hour=TruncHour("created_at"))
         .values("hour")
-        .annotate(calls=Count("pk"), errors=Count("pk", filter=Q(status_code__gte=400)))
+        .annotate(
+            calls=Count("pk"),
+            refused=Count("pk", filter=Q(status_code__gte=400, status_code__lt=500)),
+            failed=Count("pk", filter=Q(status_code__gte=500)),
+        )
         .order_by()
     }
     start = since.replace(minute=0, second=0, microsecond=0)
     hourly = []
     for i in range(25):
         hour = start + timedelta(hours=i)
-        calls, errors = by_hour.get(hour, (0, 0))
-        hourly.append((hour, calls, errors))
+        hourly.append((hour, by_hour.get(hour, {"ok": 0, "refused": 0, "failed": 0})))
     refused = ApiCall.objects.filter(created_at__gte=since, status_code=401)
+    # The service key guards the calls without a person (status, test/setup): refusing it says nothing
+    # about anyone's token. protocol.auth words those refusals with the header's name.
+    service_key = Q(error_message__icontains="Service-Key") | Q(error_message__icontains="Channel-Key")
     refused_users = list(
         refused.filter(user__isnull=False)
         .values("user", "user__email", "user__username")
@@ -416,7 +589,8 @@ def health_get(*, now: datetime | None = None) -> Health:
         endpoints=endpoints,
         hourly=hourly,
         refused_users=refused_users,
-        refused_unknown=refused.filter(user__isnull=True).count(),
+        refused_unknown=refused.filter(user__isnull=True).exclude(service_key).count(),
+        refused_service_key=refused.filter(service_key).count(),
         realtime=realtime,
         realtime_failures=failures,
     )

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 
+from accounts.formatting import when
 from actions.models import ActionRun
 from core.errors import ServiceError, Skip
 from devices.models import SWITCHABLE_KINDS, Device, DeviceEvent, DeviceKind, EventSource, EventType
@@ -78,7 +79,7 @@ def support_realtime_resend(*, actor: Any, identity: TriggerIdentity) -> None:
     """Notify IFTTT again that `identity` has news, so it polls now."""
     if not identity.is_live:
         raise ActionRefused(
-            f"IFTTT deleted trigger identity {identity.identity} on {identity.deleted_at:%Y-%m-%d %H:%M} UTC; "
+            f"IFTTT deleted trigger identity {identity.identity} on {when(identity.deleted_at)}; "
             "it is not polled any more, so there is nothing to notify."
         )
     if not settings.IFTTT_REALTIME_URL:

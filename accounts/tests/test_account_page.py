@@ -42,7 +42,8 @@ def test_switching_a_device_records_an_event_like_any_change(signed_in: Any) -> 
     lamp = _lamp(user)
     response = client.post(f"/account/devices/{lamp.public_id}/switch/", {"on": "1"})
     assert response.status_code == 303
-    assert response["Location"] == "/account/#devices"
+    # Back to the device itself, where the confirmation is shown (on a phone too).
+    assert response["Location"] == f"/account/#device-{lamp.public_id}"
     lamp.refresh_from_db()
     assert lamp.is_on
     event = DeviceEvent.objects.filter(device=lamp).order_by("-id").first()
@@ -178,5 +179,7 @@ def test_activity_counts_a_week_of_changes_by_day(signed_in: Any) -> None:
     html = client.get("/account/").content.decode()
     assert "<svg" in html and 'role="img"' in html
     assert "3 changes in the last 7 days" in html
-    assert f"{noon_yesterday:%a %-d %b}: 3 events." in html
-    assert html.count('class="seg-switches"') == 1
+    # Hovering the day's column says what it holds; the legend names every colour.
+    assert f"{noon_yesterday:%A %-d %b}: 3 changes (2 switched on or off, 1 colour or temperature set)" in html
+    assert html.count('<rect class="series-switches"') == 1  # one day had switching
+    assert "Colour or temperature set</li>" in html

@@ -187,3 +187,12 @@ def test_consent_page_needs_csrf(make_user: Any, ifttt_app: Any) -> None:
     form = {k: v for k, v in page.context["form"].initial.items() if v is not None}
     response = client.post(authorize_url(), {**form, "allow": "Allow"})
     assert response.status_code == 403
+
+
+def test_an_unknown_client_or_redirect_is_refused_before_sign_in(client: Client, ifttt_app: Any) -> None:
+    for bad in ({"client_id": "someone-else"}, {"redirect_uri": "https://evil.example/cb"}, {"client_id": ""}):
+        response = client.get(authorize_url(**bad))
+        # Refused at once, not sent to the sign-in page first.
+        assert response.status_code == 400, bad
+        assert "This link cannot be used to connect your account" in response.content.decode()
+    assert client.get(authorize_url()).status_code == 302  # a good link still asks the person to sign in

@@ -11,12 +11,16 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
+from accounts.formatting import expiry
 from accounts.models import User
+from accounts.selectors import fields_readable
 from actions.models import ActionRun
 from core.admin import CappedCountPaginator, ReadOnlyAdmin, RecentInline, diagnosis_url
 from devices.models import Device, DeviceEvent
 from protocol.models import ApiCall
+from protocol.registry import registry
 from support.models import IftttAccessToken, IftttGrant, IftttIDToken, IftttRefreshToken
+from support.selectors import user_timeline
 from support.services import ActionRefused, support_ifttt_disconnect
 from triggers.models import TriggerIdentity
 
@@ -33,8 +37,12 @@ class TokenInline(RecentInline):
     model = IftttAccessToken
     verbose_name = "IFTTT token"
     verbose_name_plural = "IFTTT connection (tokens)"
-    fields = ("masked_token", "application", "scope", "created", "expires", "last_used")
+    fields = ("masked_token", "application", "scope", "created", "expires_in_words", "last_used")
     readonly_fields = fields
+
+    @admin.display(description="expires")
+    def expires_in_words(self, token: AccessToken) -> str:
+        return expiry(token.expires)
 
     @admin.display(description="token")
     def masked_token(self, token: AccessToken) -> str:
@@ -61,8 +69,8 @@ class TriggerIdentityInline(RecentInline):
     order_by = ("-first_seen_at", "-id")
     fields = (
         "identity",
-        "trigger_slug",
-        "fields",
+        "trigger_name",
+        "set_to",
         "first_seen_at",
         "last_polled_at",
         "last_notified_at",
@@ -70,6 +78,17 @@ class TriggerIdentityInline(RecentInline):
         "diagnose",
     )
     readonly_fields = fields
+
+    @admin.display(description="trigger")
+    def trigger_name(self, identity: TriggerIdentity) -> str:
+        spec = registry.triggers.get(identity.trigger_slug)
+        return spec.label if spec else identity.trigger_slug
+
+    @admin.display(description="set to")
+    def set_to(self, identity: TriggerIdentity) -> str:
+        spec = registry.triggers.get(identity.trigger_slug)
+        values = fields_readable(spec=spec, user=identity.user, fields=identity.fields or {})
+        return "; ".join(f"{v.label} {v.value}" for v in values) or "(no fields)"
 
     @admin.display(description="")
     def diagnose(self, identity: TriggerIdentity) -> str:
@@ -169,6 +188,13 @@ class UserAdmin(BaseUserAdmin):
             inlines.insert(5, realtime)
         return inlines
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        person = User.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        extra_context = {**(extra_context or {}), "timeline": user_timeline(user=person) if person else None}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_disconnect_ifttt_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("support.disconnect_ifttt"))
 
@@ -217,9 +243,13 @@ class _TokenAdmin(ReadOnlyAdmin):
 
 @admin.register(IftttAccessToken)
 class AccessTokenAdmin(_TokenAdmin):
-    list_display = ("masked", "user", "application", "created", "expires")
-    fields = ("masked", "user", "application", "scope", "created", "updated", "expires")
+    list_display = ("masked", "user", "application", "created", "expires_in_words")
+    fields = ("masked", "user", "application", "scope", "created", "updated", "expires_in_words")
     readonly_fields = fields
+
+    @admin.display(description="expires")
+    def expires_in_words(self, token: AccessToken) -> str:
+        return expiry(token.expires)
 
 
 @admin.register(IftttRefreshToken)

@@ -127,3 +127,44 @@ def test_search_by_email_finds_only_that_users_rows(support_client: Client, life
     response = support_client.get(f"{_changelist('iftttsvc.apicall')}?q=carol@example.com")
     users = {call.user_id for call in response.context["cl"].result_list}
     assert users == {life.user.pk}
+
+
+def test_the_console_is_branded_and_starts_from_supports_questions(support_client: Client) -> None:
+    page = support_client.get("/admin/").content.decode()
+    assert "Smart Home support" in page
+    assert "Django administration" not in page and "Django site admin" not in page
+    for section in ("Find a person", "Why didn't an Applet run?", "Their devices and Applets", "Fix it"):
+        assert section in page
+    for code_name in (">Axes<", "Django OAuth Toolkit", "Api calls"):
+        assert code_name not in page
+    assert page.lower().count("support console") == 0
+
+
+def test_a_persons_page_has_one_timeline_with_links(admin_client_: Client, life: Any) -> None:
+    from devices.models import EventSource
+    from devices.services import device_switch
+
+    device_switch(device=life.lamp, on=True, source=EventSource.DEVICE)
+    page = admin_client_.get(f"/admin/accounts/user/{life.user.pk}/change/").content.decode()
+    timeline = page.split('id="person-timeline"')[1].split("</details>")[0]
+    assert "Desk lamp: Switched on, from Device API" in timeline  # a device event
+    assert "IFTTT POST trigger-poll device_switched_on → 200" in timeline  # a poll
+    assert "Desk lamp is offline" in timeline  # the skipped action run
+    assert f'href="/admin/actions/actionrun/{life.run.pk}/change/"' in timeline
+
+
+def test_a_token_without_expiry_says_never(admin_client_: Client, life: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    AccessToken.objects.filter(user=life.user).update(expires=timezone.now() + timedelta(days=36500))
+    page = admin_client_.get(f"/admin/accounts/user/{life.user.pk}/change/").content.decode()
+    assert "never expires" in page and "2126" not in page
+
+
+def test_a_persons_trigger_identities_read_as_names(admin_client_: Client, life: Any) -> None:
+    page = admin_client_.get(f"/admin/accounts/user/{life.user.pk}/change/").content.decode()
+    assert "Which device? Desk lamp (Office)" in page
+    assert f"{{&quot;device&quot;: &quot;{life.lamp.public_id}" not in page

@@ -55,7 +55,10 @@ class Command(BaseCommand):
                 "--concurrency=2",
                 "--schedule",
                 str(settings.VAR_DIR / "celerybeat-schedule"),
-            ]
+            ],
+            # A development machine (or container) often runs as root; Celery's warning about it, at every
+            # start, says nothing a developer can act on. Production runs the worker as its own user.
+            env={**os.environ, "PYTHONWARNINGS": "ignore:You're running the worker with superuser privileges"},
         )
         web = subprocess.Popen(
             [
