@@ -116,12 +116,12 @@ def test_more_than_1000_identities_go_in_requests_of_at_most_1000(
     assert sorted(RealtimeDelivery.objects.values_list("identity_count", flat=True)) == [500, 1000]
 
 
-def test_a_server_error_is_retried_and_a_refusal_is_dropped(
+def test_a_server_error_holds_new_notifications_back_until_the_retry_gets_through(
     settings: Any, home: dict[str, Any], committed: Any
 ) -> None:
     identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
-    identity(home["user"], "device_switched_off", "ti-off", device=home["lamp"].public_id)
-    with standin([Reply(503), Reply(400)]) as server:
+    off = identity(home["user"], "device_switched_off", "ti-off", device=home["lamp"].public_id)
+    with standin([Reply(503)]) as server:
         settings.IFTTT_REALTIME_URL = server.url
 
         with committed():
@@ -129,12 +129,57 @@ def test_a_server_error_is_retried_and_a_refusal_is_dropped(
         with committed():
             device_switch(device=home["lamp"], on=False, source=EventSource.ACCOUNT)
 
-    first, second = RealtimeDelivery.objects.order_by("id")
-    assert first.identities == ["ti-on"] and first.status == DeliveryStatus.RETRYING
-    assert first.next_attempt_at is not None and first.next_attempt_at > timezone.now()
-    assert first.response_status == 503 and first.attempts == 1
-    assert second.identities == ["ti-off"] and second.status == DeliveryStatus.DROPPED
-    assert second.response_status == 400 and second.completed_at is not None
+        first = RealtimeDelivery.objects.get()  # IFTTT is failing: nothing new is claimed
+        assert first.identities == ["ti-on"] and first.status == DeliveryStatus.RETRYING
+        assert first.next_attempt_at is not None and first.next_attempt_at > timezone.now()
+        assert first.response_status == 503 and first.attempts == 1
+        off.refresh_from_db()
+        assert off.notify_pending_since is not None  # waiting on its identity, not failed
+
+        RealtimeDelivery.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now())
+        with committed():
+            tasks.realtime_delivery_retry(first.pk)
+
+        assert [(r.status, r.identities) for r in server.received] == [
+            (503, ["ti-on"]),
+            (200, ["ti-on"]),
+            (200, ["ti-off"]),
+        ]
+    first.refresh_from_db()
+    assert (first.status, first.attempts) == (DeliveryStatus.DELIVERED, 2)
+    attempts = list(first.attempt_log.values_list("number", "outcome", "response_status"))
+    assert attempts == [(1, "retry", 503), (2, "delivered", 200)]
+
+
+def test_a_refusal_is_dropped_and_recorded(settings: Any, home: dict[str, Any], committed: Any) -> None:
+    identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
+    with standin([Reply(400)]) as server:
+        settings.IFTTT_REALTIME_URL = server.url
+        with committed():
+            device_switch(device=home["lamp"], on=True, source=EventSource.ACCOUNT)
+
+    delivery = RealtimeDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.DROPPED and delivery.response_status == 400
+    assert delivery.completed_at is not None
+    assert list(delivery.attempt_log.values_list("outcome", flat=True)) == ["refused"]
+
+
+def test_a_long_outage_is_retried_until_it_ends(settings: Any, home: dict[str, Any], committed: Any) -> None:
+    # No attempt limit: however many failures, the identity stays owed a notification until one gets through.
+    identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
+    with standin([Reply(500)] * 30) as server:
+        settings.IFTTT_REALTIME_URL = server.url
+        with committed():
+            device_switch(device=home["lamp"], on=True, source=EventSource.ACCOUNT)
+        delivery = RealtimeDelivery.objects.get()
+        for _ in range(30):
+            RealtimeDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+            with committed():
+                tasks.realtime_delivery_retry(delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DELIVERED, 31)
+    assert len({r.request_id for r in server.received}) == 1
+    assert delivery.attempt_log.count() == 31
 
 
 def test_retry_after_is_honoured(settings: Any, home: dict[str, Any], committed: Any) -> None:

@@ -73,7 +73,8 @@ class Workers:
 
     def start(self, name: str, *, beat: bool = True, concurrency: int = 1) -> subprocess.Popen[bytes]:
         log = self.tmp_path / f"{name}.log"
-        command = [CELERY, "-A", "iftttsvc", "worker", "-Q", self.queue, "-n", f"{name}-{self.queue}@%h"]
+        queues = f"{self.queue},{self.queue}.realtime"
+        command = [CELERY, "-A", "iftttsvc", "worker", "-Q", queues, "-n", f"{name}-{self.queue}@%h"]
         command += [f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--loglevel=INFO"]
         if beat:
             command += ["--beat", "--schedule", str(self.tmp_path / f"{name}-beat")]
@@ -118,6 +119,7 @@ def _use_broker(settings: Any, broker: str, queue: str, realtime_url: str) -> No
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    settings.CELERY_REALTIME_QUEUE = f"{queue}.realtime"
     settings.IFTTT_REALTIME_URL = realtime_url
     for name, value in TIMINGS.items():
         setattr(settings, name, float(value))
@@ -280,6 +282,7 @@ def test_two_workers_and_duplicate_tasks_notify_each_identity_once(realtime_rig:
     workers.start("w1", concurrency=2)
     workers.start("w2", concurrency=2, beat=False)
     homes = [_home(f"kim{n}", 25) for n in range(12)]
+    queue = django_settings.CELERY_REALTIME_QUEUE
     expected = {name for _, names in homes for name in names}
 
     with transaction.atomic():
@@ -287,7 +290,7 @@ def test_two_workers_and_duplicate_tasks_notify_each_identity_once(realtime_rig:
             device_events_record(device=lamp, events=[NewEvent(type=EventType.SWITCHED_ON)], source=EventSource.DEVICE)
         # As if the broker delivered the notification task many times over.
         for _ in range(30):
-            transaction.on_commit(lambda: realtime_dispatch.apply_async(kwargs={"min_age": 0.0}))
+            transaction.on_commit(lambda: realtime_dispatch.apply_async(kwargs={"min_age": 0.0}, queue=queue))
 
     _wait(lambda: server.wait_for(expected, timeout=0), 30, "all identities", workers)
     time.sleep(1.5)
