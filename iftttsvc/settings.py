@@ -139,6 +139,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every log line of a request, and every task it enqueues, carries its X-Request-ID.
     "core.observability.RequestIdMiddleware",
+    # Next: a request that cannot reach the database gets 503 + Retry-After, not a 500 and a traceback.
+    "core.db.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
