@@ -374,3 +374,48 @@ def test_device_api_batches_fan_out_in_constant_queries(
     assert small == large
     assert TriggerFeedItem.objects.filter(event__external_id__startswith="b").count() == 400 * 10
     assert TriggerIdentity.objects.filter(notify_pending_since__isnull=False).count() == 20
+
+
+def _sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_failed_delivery_is_counted_and_logged_with_the_request_that_caused_it(
+    settings: Any, home: dict[str, Any], client: Client, caplog: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from core.observability import RequestIdFilter
+
+    identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
+    key = device_api_key_issue(device=home["lamp"])
+    caplog.handler.addFilter(RequestIdFilter())
+    before = {
+        "retry": _sample("realtime_attempts_total", outcome="retry"),
+        "delivered": _sample("realtime_attempts_total", outcome="delivered"),
+        "finished": _sample("realtime_deliveries_total", outcome="delivered"),
+        "latency": _sample("realtime_notification_latency_seconds_count"),
+    }
+    with standin([Reply(500)]) as server:
+        settings.IFTTT_REALTIME_URL = server.url
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/api/v1/device/events",
+                data=json.dumps({"events": [{"type": "switched_on"}]}),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Device {key}",
+                HTTP_X_REQUEST_ID="report-42",
+            )
+        assert response.status_code == 202
+        delivery = RealtimeDelivery.objects.get()
+        assert delivery.origin_request_id == "report-42"
+        failed = [r for r in caplog.records if r.name == "triggers.realtime" and "failed" in r.getMessage()]
+        assert failed and all(r.request_id == "report-42" for r in failed)
+
+        RealtimeDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        tasks.realtime_delivery_retry(delivery.pk)
+
+    assert _sample("realtime_attempts_total", outcome="retry") == before["retry"] + 1
+    assert _sample("realtime_attempts_total", outcome="delivered") == before["delivered"] + 1
+    assert _sample("realtime_deliveries_total", outcome="delivered") == before["finished"] + 1
+    assert _sample("realtime_notification_latency_seconds_count") == before["latency"] + 1
