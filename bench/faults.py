@@ -15,14 +15,15 @@ fault strikes 1 s in. Then it waits until nothing is pending and no delivery is 
     postgres       every database connection dropped and refused for 1.5 s (a restart)
 
 Emulated time: the retry policy's base and cap are settings; this script scales them and the IFTTT
-outages by 1/100 (2 s → 20 ms base, 300 s → 3 s cap; "10 minutes" → 6 s), which keeps the number and
+outages by 1/100 (2 s → 20 ms base, 60 s → 0.6 s cap; "10 minutes" → 6 s), which keeps the number and
 proportions of attempts of the production policy. Recovery times of the IFTTT scenarios are therefore
 in emulated units: multiply by 100 for the real-time equivalent.
 
 Per scenario: events stored ÷ sent, identities notified after their last event ÷ expected, doubled
 notifications (an X-Request-ID answered 2xx twice), resends counted by the service (`resends`: an
 attempt whose answer was never recorded), requests IFTTT received, and the time from the end of the
-load to everything settled: median (min–max) over rounds.
+fault (or of the load, if later) to everything settled: median (min–max) over rounds. A notification
+sent twice is expected only where a worker died between sending and recording it, and then counted.
 
     .venv/bin/python bench/faults.py                # 3 rounds, about 5 minutes
     .venv/bin/python bench/faults.py --rounds 1
@@ -119,7 +120,7 @@ def run_scenario(name: str, tmp: Path) -> dict[str, Any]:
     queue = f"faults-{tag}"
     _use_broker(settings, redis.url, queue, server.url)
     settings.CELERY_REALTIME_QUEUE = f"{queue}.realtime"
-    scaled = {"REALTIME_BACKOFF_SECONDS": 2.0 * TIME_SCALE, "REALTIME_RETRY_CAP_SECONDS": 300.0 * TIME_SCALE}
+    scaled = {"REALTIME_BACKOFF_SECONDS": 2.0 * TIME_SCALE, "REALTIME_RETRY_CAP_SECONDS": 60.0 * TIME_SCALE}
     for key, value in scaled.items():
         setattr(settings, key, value)
     workers = Workers(tmp, redis.url, queue, server.url)
@@ -128,10 +129,15 @@ def run_scenario(name: str, tmp: Path) -> dict[str, Any]:
     workers.env["DATABASE_CONN_MAX_AGE"] = "60"
     first = workers.start(f"w-{tag}", concurrency=2)
 
+    fault_over = 0.0
+
     def strike() -> Callable[[], Any] | None:
         """Start the fault; return what ends it, if it does not end by itself."""
+        nonlocal fault_over
         if name.startswith("ifttt-500"):
-            server.outage((30.0 if name.endswith("30s") else 600.0) * TIME_SCALE)
+            outage = (30.0 if name.endswith("30s") else 600.0) * TIME_SCALE
+            server.outage(outage)
+            fault_over = time.monotonic() + outage
         elif name == "broker":
             redis.stop()
             return redis.start
@@ -140,6 +146,7 @@ def run_scenario(name: str, tmp: Path) -> dict[str, Any]:
             return lambda: workers.start(f"w2-{tag}", concurrency=2)  # as a supervisor would, after the load
         elif name == "postgres":
             relay.restart(1.5)
+            fault_over = time.monotonic() + 1.5
         return None
 
     sent, at, last_sent = 0, 0, {}
@@ -151,7 +158,7 @@ def run_scenario(name: str, tmp: Path) -> dict[str, Any]:
             end_fault, struck = strike(), True
         if end_fault is not None and name == "broker" and elapsed >= FAULT_AT + 2.0:
             end_fault()
-            end_fault = None
+            end_fault, fault_over = None, time.monotonic()
         lamp, _ = homes[at % HOMES]
         last_sent[at % HOMES] = time.time()
         with transaction.atomic():
@@ -160,7 +167,8 @@ def run_scenario(name: str, tmp: Path) -> dict[str, Any]:
         time.sleep(1 / 30)
     if end_fault is not None:
         end_fault()
-    load_end = time.monotonic()
+        fault_over = time.monotonic()
+    load_end = max(time.monotonic(), fault_over)
     names = {n for _, ns in homes for n in ns}
 
     def settled() -> bool:
@@ -235,7 +243,8 @@ def main() -> None:
     (RESULTS_DIR / "faults.json").write_text(json.dumps(runs, indent=2))
     say()
     say(
-        "| scenario | events stored ÷ sent | identities notified ÷ expected | doubled | resends | requests (5xx) | load end → settled, median (min–max) |"
+        "| scenario | events stored ÷ sent | identities notified ÷ expected | doubled | resends | requests (5xx) "
+        "| fault over → settled, median (min–max) |"
     )
     say("|---|---|---|---|---|---|---|")
     failed = False
@@ -246,7 +255,7 @@ def main() -> None:
         notified = sum(r["identities_notified"] for r in mine), sum(r["identities_expected"] for r in mine)
         doubled, resends = sum(r["doubled"] for r in mine), sum(r["resends"] for r in mine)
         requests, errors = sum(r["requests"] for r in mine), sum(r["failed_requests"] for r in mine)
-        failed |= stored[0] != stored[1] or notified[0] != notified[1] or doubled > 0
+        failed |= stored[0] != stored[1] or notified[0] != notified[1] or doubled > resends
         say(
             f"| {name} | {stored[0]} ÷ {stored[1]} | {notified[0]} ÷ {notified[1]} | {doubled} | {resends} | "
             f"{requests} ({errors}) | {statistics.median(times):.2f} s ({min(times):.2f}–{max(times):.2f}) |"

@@ -33,9 +33,9 @@ realtime_rig = rig.realtime_rig  # the same fixture: a stand-in, a Redis queue o
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-# Production: REALTIME_BACKOFF_SECONDS=2, REALTIME_RETRY_CAP_SECONDS=300.
+# Production: REALTIME_BACKOFF_SECONDS=2, REALTIME_RETRY_CAP_SECONDS=60.
 TIME_SCALE = 0.01
-PRODUCTION_BACKOFF, PRODUCTION_CAP = 2.0, 300.0
+PRODUCTION_BACKOFF, PRODUCTION_CAP = 2.0, 60.0
 
 
 class Load:
