@@ -338,8 +338,9 @@ REALTIME_TIMEOUT_SECONDS = env.float("REALTIME_TIMEOUT_SECONDS", default=10.0)
 # A worker owns a delivery this long per attempt; past it, the sweep assumes the worker died and resends.
 REALTIME_LEASE_SECONDS = env.float("REALTIME_LEASE_SECONDS", default=30.0)
 # Retries back off exponentially from this base (with jitter) up to this cap, and never give up: after
-# an outage of any length every pending identity is notified, at most one cap after IFTTT recovers. While a delivery waits to retry, new
-# marks wait on their identities (coalesced), so an outage costs one request per backoff step.
+# an outage of any length every pending identity is notified, at most one cap after IFTTT recovers.
+# While a delivery waits to retry, new marks wait on their identities (coalesced), so an outage costs
+# one request per backoff step.
 REALTIME_BACKOFF_SECONDS = env.float("REALTIME_BACKOFF_SECONDS", default=2.0)
 REALTIME_RETRY_CAP_SECONDS = env.float("REALTIME_RETRY_CAP_SECONDS", default=60.0)
 # Realtime tasks have a queue of their own, so a notification or a retry never waits behind a flood
