@@ -368,6 +368,7 @@ def test_device_api_batches_fan_out_in_constant_queries(
 
     broker_connections_reset()
     try:
+        report(1, "w")  # creates the dispatch slot row once; later reports find a dispatch already queued
         small, large = report(4, "a"), report(400, "b")
     finally:
         broker_connections_reset()
