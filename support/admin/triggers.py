@@ -158,9 +158,13 @@ class AttemptInline(RecentInline):
     order_by = ("-number",)
     verbose_name = "attempt"
     verbose_name_plural = "attempts (newest first; each sent with the delivery's X-Request-ID)"
-    fields = ("number", "started_at", "outcome", "response_status", "duration_ms", "identity_count", "error")
+    fields = ("number", "started_at", "outcome", "response_status", "duration", "identity_count", "error")
     readonly_fields = fields
     show_change_link = False
+
+    @admin.display(description="duration")
+    def duration(self, attempt: RealtimeAttempt) -> str:
+        return "—" if attempt.duration_ms is None else f"{attempt.duration_ms:,.0f} ms"
 
 
 @admin.register(RealtimeDelivery)
