@@ -143,3 +143,61 @@ def test_a_postgresql_restart_loses_nothing_and_sends_nothing_twice(
         assert sum(RealtimeDelivery.objects.values_list("resends", flat=True)) == 0
     finally:
         relay.close()
+
+
+def test_after_a_postgresql_restart_the_web_serves_every_request(require_postgres: None, tmp_path: Any) -> None:
+    """gunicorn with persistent connections (as deployed) through the relay: after a restart, no request
+    fails on a stale connection, and during it the answer is 503 with Retry-After, not a 500."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import requests
+    from django.conf import settings as django_settings
+
+    from conftest import SERVICE_KEY, free_port
+
+    db = connection.settings_dict
+    relay = PostgresRelay(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
+    port = free_port()
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{auth}@127.0.0.1:{relay.port}/{db['NAME']}",
+        "DATABASE_CONN_MAX_AGE": "600",
+        "IFTTT_SERVICE_KEY": SERVICE_KEY,
+        "IFTTT_REALTIME_URL": "",
+        "DJANGO_DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    log = tmp_path / "web.log"
+    web = subprocess.Popen(
+        [gunicorn, "iftttsvc.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/ifttt/v1/status"
+    headers = {"IFTTT-Service-Key": SERVICE_KEY}
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open("127.0.0.1", port):
+            assert web.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        before = [requests.get(url, headers=headers, timeout=10).status_code for _ in range(20)]
+        relay.restart(2.0)
+        during = requests.get(url, headers=headers, timeout=10)
+        while time.monotonic() < relay.down_until + 0.2:
+            time.sleep(0.05)
+        after = [requests.get(url, headers=headers, timeout=10).status_code for _ in range(40)]
+    finally:
+        web.terminate()
+        web.wait(timeout=15)
+        relay.close()
+    assert set(before) == {200}
+    assert during.status_code == 503 and during.headers.get("Retry-After"), during.text
+    assert set(after) == {200}, (after, log.read_text()[-3000:])
