@@ -298,7 +298,8 @@ def main() -> None:
     # Two identical web servers, one with Realtime off (the baseline), measured in alternating
     # rounds so both see the same machine; one worker (its pool and the beat schedule) and the stand-in.
     realtime_env = {**env, "IFTTT_REALTIME_URL": standin_url}
-    celery = [str(BIN / "celery"), "-A", "iftttsvc", "worker", "-Q", queue, "--concurrency=2", "--beat"]
+    queues = f"{queue},{queue}.realtime"  # the default queue and Realtime's own
+    celery = [str(BIN / "celery"), "-A", "iftttsvc", "worker", "-Q", queues, "--concurrency=2", "--beat"]
     celery += ["--loglevel=WARNING", "--without-gossip", "--without-mingle"]
     worker = start(
         [*celery, "--schedule", str(RESULTS_DIR / "realtime-beat")], realtime_env, RESULTS_DIR / "realtime-worker.log"

@@ -8,6 +8,7 @@ ordinary DRF bodies: `{"detail": ..., "code": ...}`.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -89,6 +90,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
             status = 401
     else:
+        from .db import database_unavailable_response, database_unreachable
+
+        if database_unreachable(exc) and request is not None:
+            return database_unavailable_response(request, exc)  # type: ignore[return-value]
         if not on_ifttt:
             return None  # Django's own 500 handling (and logging) takes over.
         logger.exception("Unhandled error on %s", request.path if request else "?")
@@ -96,6 +101,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     body = errors_body(message, skip=isinstance(exc, Skip)) if on_ifttt else {"detail": message, "code": code}
     response = Response(body, status=status)
+    if status == 503:
+        from django.conf import settings
+
+        response["Retry-After"] = str(settings.HEALTH_RETRY_AFTER_SECONDS)
     if status == 401 and not on_ifttt:
         response["WWW-Authenticate"] = "Device"
     return response
@@ -119,6 +128,11 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
 
 
 def handler500(request: HttpRequest) -> Any:
+    from .db import database_unavailable_response, database_unreachable
+
+    failure = sys.exc_info()[1]
+    if database_unreachable(failure) and failure is not None:
+        return database_unavailable_response(request, failure)
     if _is_api(request):
         return _json_error(request, 500, "Something went wrong on our side. Please try again later.")
     from django.views.defaults import server_error

@@ -64,14 +64,19 @@ def queue_depth() -> Iterable[Metric]:
     if current_app.conf.task_always_eager:
         return
     family = GaugeMetricFamily("celery_queue_depth", "Tasks waiting in the broker's queue.", labels=["queue"])
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    # The default queue and Realtime's own (settings.CELERY_WORKER_QUEUES).
+    queues = getattr(settings, "CELERY_WORKER_QUEUES", None) or [settings.CELERY_TASK_DEFAULT_QUEUE]
     try:
         with current_app.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, timeout=1)
-            _, depth, _ = cast(Any, conn).default_channel.queue_declare(queue=queue, passive=True)
+            for queue in queues:
+                try:
+                    _, depth, _ = cast(Any, conn).default_channel.queue_declare(queue=queue, passive=True)
+                except Exception:  # noqa: S112 - a queue no worker has declared yet has no depth to report
+                    continue
+                family.add_metric([queue], depth)
     except Exception:  # a scrape must not fail because the broker does: readiness reports that
         return
-    family.add_metric([queue], depth)
     yield family
 
 

@@ -17,8 +17,10 @@ logger = logging.getLogger(__name__)
 _broker_outage = Outage(logger, "Could not enqueue background work (the periodic sweep will pick it up)")
 
 
-def task_enqueue(task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None) -> bool:
-    """Send `task` now; False if the broker could not take it.
+def task_enqueue(
+    task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None, queue: str | None = None
+) -> bool:
+    """Send `task` now (to `queue`, else the default queue); False if the broker could not take it.
 
     The work it would do must already be recorded as a row a periodic sweep finds, so a broker
     outage delays the work and loses nothing. kombu would otherwise keep reconnecting to a dead
@@ -34,7 +36,7 @@ def task_enqueue(task: Task, *, kwargs: dict[str, Any] | None = None, countdown:
             task.apply_async(
                 kwargs=kwargs or {},
                 countdown=countdown or 0.0,
-                queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+                queue=queue or settings.CELERY_TASK_DEFAULT_QUEUE,
                 producer=producer,
                 retry=False,
             )

@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # local state: the SQLite file, the embedded broker's folders
@@ -139,6 +140,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every log line of a request, and every task it enqueues, carries its X-Request-ID.
     "core.observability.RequestIdMiddleware",
+    # Next: a request that cannot reach the database gets 503 + Retry-After, not a 500 and a traceback.
+    "core.db.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -196,6 +199,9 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# A persistent connection is checked before a request (or task) reuses it, so one that a database
+# restart broke is replaced instead of failing the request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the worker share the file: wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
@@ -334,9 +340,19 @@ REALTIME_SWEEP_SECONDS = env.float("REALTIME_SWEEP_SECONDS", default=5.0)
 REALTIME_TIMEOUT_SECONDS = env.float("REALTIME_TIMEOUT_SECONDS", default=10.0)
 # A worker owns a delivery this long per attempt; past it, the sweep assumes the worker died and resends.
 REALTIME_LEASE_SECONDS = env.float("REALTIME_LEASE_SECONDS", default=30.0)
-# Retries back off exponentially from this base (with jitter), up to REALTIME_MAX_ATTEMPTS attempts.
+# Retries back off exponentially from this base (with jitter) up to this cap, and never give up: after
+# an outage of any length every pending identity is notified, at most one cap after IFTTT recovers.
+# While a delivery waits to retry, new marks wait on their identities (coalesced), so an outage costs
+# one request per backoff step.
 REALTIME_BACKOFF_SECONDS = env.float("REALTIME_BACKOFF_SECONDS", default=2.0)
-REALTIME_MAX_ATTEMPTS = env.int("REALTIME_MAX_ATTEMPTS", default=8)
+REALTIME_RETRY_CAP_SECONDS = env.float("REALTIME_RETRY_CAP_SECONDS", default=60.0)
+# Realtime tasks have a queue of their own, so a notification or a retry never waits behind a flood
+# of other work. A worker started without -Q consumes every queue in CELERY_TASK_QUEUES; one started
+# with -Q should name CELERY_WORKER_QUEUES.
+CELERY_REALTIME_QUEUE = env.str("CELERY_REALTIME_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}.realtime")
+CELERY_WORKER_QUEUES = [CELERY_TASK_DEFAULT_QUEUE, CELERY_REALTIME_QUEUE]
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_WORKER_QUEUES]
+CELERY_TASK_ROUTES = {"triggers.tasks.realtime_*": {"queue": CELERY_REALTIME_QUEUE}}
 # Identities IFTTT has not polled for this long are retired (never notified again until polled).
 TRIGGER_IDENTITY_RETIRE_DAYS = env.int("TRIGGER_IDENTITY_RETIRE_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["realtime-sweep"] = {

@@ -28,6 +28,9 @@ class TriggerIdentity(models.Model):
     # feed, cleared when a notification claims it. Events arriving while it is set coalesce into
     # that one notification, and a broker outage loses nothing: the sweep finds what is still set.
     notify_pending_since = models.DateTimeField(null=True, blank=True)
+    # The X-Request-ID of the event report (or poll, or support action) that set the mark: a failed
+    # notification's log line names the request that caused it.
+    notify_request_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name_plural = "trigger identities"
@@ -76,6 +79,7 @@ class DeliveryStatus(models.TextChoices):
     RETRYING = "retrying", "Waiting to retry"
     DELIVERED = "delivered", "Delivered"
     DROPPED = "dropped", "Dropped (IFTTT refused it)"
+    # No longer given: retries never give up (rows from before that keep it).
     FAILED = "failed", "Failed (gave up retrying)"
 
 
@@ -103,7 +107,12 @@ class RealtimeDelivery(models.Model):
     identity_count = models.PositiveIntegerField(default=0)
     # The same identities as rows, so support finds an identity's notifications by index.
     trigger_identities = models.ManyToManyField(TriggerIdentity, related_name="realtime_deliveries", blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    # Attempts made because an earlier attempt's answer was never recorded (its worker died, or the
+    # database went away before the answer was written): IFTTT may have seen the notification twice.
+    resends = models.PositiveIntegerField(default=0)
+    # The X-Request-ID of the request whose event started it (see TriggerIdentity.notify_request_id).
+    origin_request_id = models.CharField(max_length=64, blank=True, default="")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # The oldest pending mark among the identities: where the notification's latency starts.
     pending_since = models.DateTimeField()
@@ -133,3 +142,50 @@ class RealtimeDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} · {self.identity_count} identities · {self.get_status_display()}"
+
+
+class AttemptOutcome(models.TextChoices):
+    SENDING = "sending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    RETRY = "retry", "Failed, will retry"
+    REFUSED = "refused", "Refused by IFTTT"
+    UNANSWERED = "unanswered", "Answer never recorded (sent again)"
+
+
+class RealtimeAttempt(models.Model):
+    """One request to IFTTT's Realtime API: support sees every attempt of a delivery, not only the last.
+
+    Written (as SENDING) in the transaction that takes the delivery's lease, and finished with the
+    answer; one still SENDING when the next attempt takes over lost its worker or its database.
+    """
+
+    delivery = models.ForeignKey(RealtimeDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.SENDING)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    identity_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("delivery", "number")
+        constraints = [
+            models.UniqueConstraint(fields=("delivery", "number"), name="realtime_attempt_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.number} · {self.get_outcome_display()}"
+
+
+class RealtimeDispatchSlot(models.Model):
+    """One row: when the pending dispatch task is due, so at most one is queued at a time.
+
+    A recording transaction enqueues a dispatch only if it can set `due_at` (empty, or stale because
+    its task was lost); the task clears it when it starts. A flood of events is one task per window.
+    """
+
+    due_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"dispatch due {self.due_at or 'never'}"

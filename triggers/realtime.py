@@ -1,39 +1,58 @@
 """Realtime notifications: telling IFTTT which trigger identities have new events.
 
 The outbox is `TriggerIdentity.notify_pending_since`, set in the transaction that puts an event on
-the identity's feed (`realtime_pending_mark`). After commit a task is enqueued to run one coalescing
-window later; it claims the pending identities that have waited a full window (one transaction:
-`SELECT … FOR UPDATE SKIP LOCKED`, clear the marks, create a `RealtimeDelivery`), then sends the
-delivery. So:
+the identity's feed (`realtime_pending_mark`). After commit a dispatch task is scheduled to run one
+coalescing window later, unless one is already queued (`RealtimeDispatchSlot`: a flood of events is
+one task per window, on a queue of its own). The task claims the pending identities that have waited
+a full window (one transaction: `SELECT … FOR UPDATE SKIP LOCKED`, clear the marks, create a
+`RealtimeDelivery` and its first `RealtimeAttempt`), sends the delivery, and schedules itself again
+for marks still too young. So:
 
 - events for one identity within a window are one entry, and an identity is notified at most once
   per window (a new mark is always set after the previous claim, and waits a window itself);
 - two workers, or a task the broker delivers twice, cannot claim one mark twice;
 - if the broker or the worker is down, the marks stay and the periodic sweep claims them;
 - a worker that dies mid-send leaves its delivery's lease to lapse, and the sweep resends it with
-  the same X-Request-ID.
+  the same X-Request-ID (counted in `resends`: IFTTT may have seen it twice);
+- a server error or an unreachable IFTTT is retried with the one retry policy (capped backoff) for as
+  long as it lasts. While a delivery waits to retry no new delivery is claimed: new events wait as
+  marks on their identities, coalesced, and are sent once the retry gets through. An outage of any
+  length costs one request per backoff step and ends with every pending identity notified.
 """
 
 from __future__ import annotations
 
-import email.utils
+import contextlib
 import logging
-import random
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Value
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Case, F, Min, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import metrics
+from core.observability import request_id_var
 from core.queueing import task_enqueue
+from core.retry import RetryPolicy, parse_retry_after, should_retry
 
-from .models import OPEN_DELIVERY_STATUSES, DeliveryStatus, RealtimeDelivery, TriggerFeedItem, TriggerIdentity
+from .models import (
+    OPEN_DELIVERY_STATUSES,
+    AttemptOutcome,
+    DeliveryStatus,
+    RealtimeAttempt,
+    RealtimeDelivery,
+    RealtimeDispatchSlot,
+    TriggerFeedItem,
+    TriggerIdentity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +61,25 @@ MAX_IDENTITIES_PER_REQUEST = 1000
 # One task run sends at most this many deliveries, then hands the rest to a fresh task, so a
 # backlog never holds a worker past its time limit.
 MAX_DELIVERIES_PER_RUN = 20
-# A retry never waits longer than this, whatever the backoff or Retry-After says.
-MAX_RETRY_DELAY_SECONDS = 600.0
 # Slack for a task that the broker hands over a few milliseconds before its countdown ends.
 CLOCK_SLACK = timedelta(milliseconds=20)
+# The one dispatch slot's row.
+SLOT = 1
 
 
 def realtime_enabled() -> bool:
     """An empty IFTTT_REALTIME_URL turns notifications off (tests, offline development)."""
     return bool(settings.IFTTT_REALTIME_URL)
+
+
+def realtime_queue() -> str:
+    return str(settings.CELERY_REALTIME_QUEUE)
+
+
+def retry_policy() -> RetryPolicy:
+    """The project's retry policy with Realtime's base and cap. Its attempt limit is not used:
+    a notification is retried until it gets through (see the module docstring)."""
+    return RetryPolicy(base_seconds=settings.REALTIME_BACKOFF_SECONDS, cap_seconds=settings.REALTIME_RETRY_CAP_SECONDS)
 
 
 def _window() -> timedelta:
@@ -66,7 +95,7 @@ def _lease() -> timedelta:
 
 
 def realtime_pending_mark(*, identity_ids: Sequence[int]) -> None:
-    """Mark identities as waiting for a notification; enqueue the notification after commit.
+    """Mark identities as waiting for a notification; schedule the notification after commit.
 
     Called inside the transaction that writes their feed items, so a mark exists exactly when the
     events do. Two statements whatever the number of identities.
@@ -85,7 +114,11 @@ def realtime_pending_mark(*, identity_ids: Sequence[int]) -> None:
         # Unconditional (COALESCE) rather than "WHERE pending IS NULL": if a claim holds the row, this
         # waits for it and then re-marks, instead of skipping a mark the claim has already read.
         TriggerIdentity.objects.filter(id__in=locked).update(
-            notify_pending_since=Coalesce(F("notify_pending_since"), Value(now))
+            notify_pending_since=Coalesce(F("notify_pending_since"), Value(now)),
+            notify_request_id=Case(
+                When(notify_pending_since__isnull=True, then=Value(request_id_var.get())),
+                default=F("notify_request_id"),
+            ),
         )
     transaction.on_commit(_dispatch_after_commit)
 
@@ -93,67 +126,134 @@ def realtime_pending_mark(*, identity_ids: Sequence[int]) -> None:
 def _dispatch_after_commit() -> None:
     # An enqueue failure (broker down) must not fail or slow the request that recorded the events:
     # the marks are committed, and the sweep sends them once the broker is back.
+    realtime_dispatch_schedule(countdown=settings.REALTIME_COALESCE_SECONDS)
+
+
+def _slot_grace() -> timedelta:
+    # A queued dispatch that has not started this long after it was due was lost (a broker that
+    # restarted empty) or never sent (broker down): the next event or sweep may queue another.
+    return timedelta(seconds=max(2 * settings.REALTIME_SWEEP_SECONDS, 1.0))
+
+
+def realtime_dispatch_schedule(*, countdown: float, min_age: float | None = None) -> bool:
+    """Queue one dispatch task `countdown` seconds from now unless one is queued already.
+
+    True if this call queued it. One conditional UPDATE of the slot row decides, so however many
+    events arrive, at most one dispatch task waits in the queue at a time.
+    """
     from .tasks import realtime_dispatch
 
     if realtime_dispatch.app.conf.task_always_eager:
-        # Eager runs have no countdown: send what is pending now.
-        task_enqueue(realtime_dispatch, kwargs={"min_age": 0.0})
-    else:
-        task_enqueue(realtime_dispatch, countdown=settings.REALTIME_COALESCE_SECONDS)
+        # Eager runs have no countdown (nor a queue to flood): send what is pending now.
+        return task_enqueue(realtime_dispatch, kwargs={"min_age": 0.0})
+    now = timezone.now()
+    free = Q(due_at__isnull=True) | Q(due_at__lt=now - _slot_grace())
+    taken = RealtimeDispatchSlot.objects.filter(pk=SLOT).filter(free).update(due_at=now + timedelta(seconds=countdown))
+    if not taken:
+        if RealtimeDispatchSlot.objects.filter(pk=SLOT).exists():
+            return False
+        RealtimeDispatchSlot.objects.get_or_create(pk=SLOT)
+        taken = (
+            RealtimeDispatchSlot.objects.filter(pk=SLOT).filter(free).update(due_at=now + timedelta(seconds=countdown))
+        )
+        if not taken:
+            return False
+    kwargs = {} if min_age is None else {"min_age": min_age}
+    # On a broker failure the slot stays taken: the sweep queues the dispatch once the grace is over,
+    # instead of every event request trying the dead broker again.
+    return task_enqueue(realtime_dispatch, kwargs=kwargs, countdown=countdown, queue=realtime_queue())
+
+
+def realtime_dispatch_slot_clear() -> None:
+    """A dispatch task has started: events from now on need a task of their own."""
+    RealtimeDispatchSlot.objects.filter(pk=SLOT).update(due_at=None)
 
 
 # --- Claiming --------------------------------------------------------------------------------------
+
+
+def realtime_retry_waiting() -> bool:
+    """Whether a delivery waits to retry: IFTTT is failing, so nothing new is claimed until it gets through."""
+    # Open and failed at least once: waiting to retry, or being retried right now.
+    return RealtimeDelivery.objects.filter(status__in=OPEN_DELIVERY_STATUSES).exclude(error="").exists()
 
 
 def realtime_delivery_claim(*, min_age: float | None = None) -> RealtimeDelivery | None:
     """Claim up to 1000 identities pending for at least `min_age` seconds into a new delivery.
 
     `min_age` defaults to the coalescing window. Rows another transaction holds are skipped, not
-    waited for: a claim holds them, or a recording transaction that enqueues its own task on commit.
+    waited for: a claim holds them, or a recording transaction that schedules its own task on commit.
+    Nothing is claimed while a delivery waits to retry.
     """
     age = _window() if min_age is None else timedelta(seconds=min_age)
     now = timezone.now()
     with transaction.atomic():
+        if realtime_retry_waiting():
+            return None
         rows = list(
             TriggerIdentity.objects.select_for_update(skip_locked=True)
             .filter(notify_pending_since__isnull=False, deleted_at__isnull=True)
             .filter(notify_pending_since__lte=now - age + CLOCK_SLACK)
             .order_by("notify_pending_since")
-            .values_list("id", "identity", "notify_pending_since")[:MAX_IDENTITIES_PER_REQUEST]
+            .values_list("id", "identity", "notify_pending_since", "notify_request_id")[:MAX_IDENTITIES_PER_REQUEST]
         )
         if not rows:
             return None
-        TriggerIdentity.objects.filter(id__in=[pk for pk, _, _ in rows]).update(
-            notify_pending_since=None, last_notified_at=now
+        TriggerIdentity.objects.filter(id__in=[row[0] for row in rows]).update(
+            notify_pending_since=None, notify_request_id="", last_notified_at=now
         )
+        # rows are oldest first: the first mark's request is the one that started this notification.
         delivery = RealtimeDelivery.objects.create(
-            identities=[identity for _, identity, _ in rows],
+            identities=[row[1] for row in rows],
             identity_count=len(rows),
             attempts=1,
             next_attempt_at=now + _lease(),
-            pending_since=min(since for _, _, since in rows if since is not None),
+            pending_since=rows[0][2] or now,
+            origin_request_id=rows[0][3],
         )
         link = RealtimeDelivery.trigger_identities.through
-        link.objects.bulk_create([link(realtimedelivery_id=delivery.pk, triggeridentity_id=pk) for pk, _, _ in rows])
+        link.objects.bulk_create([link(realtimedelivery_id=delivery.pk, triggeridentity_id=row[0]) for row in rows])
+        RealtimeAttempt.objects.create(delivery=delivery, number=1, started_at=now, identity_count=len(rows))
         return delivery
 
 
 def realtime_delivery_acquire(*, delivery_id: int) -> RealtimeDelivery | None:
     """Take the lease on an open delivery whose retry is due or whose last worker's lease lapsed.
 
-    One conditional UPDATE: of two workers (or a redelivered task), exactly one gets it.
+    One conditional UPDATE: of two workers (or a redelivered task), exactly one gets it. An earlier
+    attempt still marked as sending never had its answer recorded: this attempt is a resend.
     """
     now = timezone.now()
-    taken = RealtimeDelivery.objects.filter(
-        pk=delivery_id, status__in=OPEN_DELIVERY_STATUSES, next_attempt_at__lte=now + CLOCK_SLACK
-    ).update(
-        status=DeliveryStatus.SENDING,
-        attempts=F("attempts") + 1,
-        next_attempt_at=now + _lease(),
-    )
-    if not taken:
-        return None
-    return RealtimeDelivery.objects.get(pk=delivery_id)
+    with transaction.atomic():
+        taken = RealtimeDelivery.objects.filter(
+            pk=delivery_id, status__in=OPEN_DELIVERY_STATUSES, next_attempt_at__lte=now + CLOCK_SLACK
+        ).update(
+            status=DeliveryStatus.SENDING,
+            attempts=F("attempts") + 1,
+            next_attempt_at=now + _lease(),
+        )
+        if not taken:
+            return None
+        unanswered = RealtimeAttempt.objects.filter(delivery_id=delivery_id, outcome=AttemptOutcome.SENDING).update(
+            outcome=AttemptOutcome.UNANSWERED,
+            error="Its worker stopped (or lost the database) before recording IFTTT's answer.",
+        )
+        if unanswered:
+            RealtimeDelivery.objects.filter(pk=delivery_id).update(resends=F("resends") + 1)
+        delivery = RealtimeDelivery.objects.get(pk=delivery_id)
+        RealtimeAttempt.objects.create(
+            delivery=delivery, number=delivery.attempts, started_at=now, identity_count=delivery.identity_count
+        )
+    if unanswered:
+        metrics.realtime_attempts.labels(AttemptOutcome.UNANSWERED.value).inc(unanswered)
+        with _request_context(delivery.origin_request_id):
+            logger.warning(
+                "Realtime delivery %s: the answer to attempt %d was never recorded; sending it again "
+                "with the same X-Request-ID (IFTTT may see it twice).",
+                delivery.request_id,
+                delivery.attempts - 1,
+            )
+    return delivery
 
 
 # --- Sending ---------------------------------------------------------------------------------------
@@ -179,22 +279,6 @@ class Outcome:
     retry_after: float | None = None
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: either a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - timezone.now()).total_seconds())
-
-
 def _post(request_id: str, identities: Sequence[str]) -> Outcome:
     headers = {
         "IFTTT-Service-Key": settings.IFTTT_SERVICE_KEY,
@@ -204,6 +288,8 @@ def _post(request_id: str, identities: Sequence[str]) -> Outcome:
         "Content-Type": "application/json",
     }
     body = {"data": [{"trigger_identity": identity} for identity in identities]}
+    # A notification is idempotent (IFTTT re-polls; the same X-Request-ID marks a repeat), so any
+    # failure the retry policy calls retryable is retried, whether or not the request left.
     try:
         response = _session().post(
             settings.IFTTT_REALTIME_URL, json=body, headers=headers, timeout=settings.REALTIME_TIMEOUT_SECONDS
@@ -215,17 +301,43 @@ def _post(request_id: str, identities: Sequence[str]) -> Outcome:
     status = response.status_code
     if 200 <= status < 300:
         return Outcome(True, False, status, "")
-    detail = response.text[:500]
-    if status == 429 or status >= 500:
-        return Outcome(False, True, status, detail, _retry_after(response.headers.get("Retry-After")))
+    detail = response.text[:500] or f"HTTP {status}"
+    if should_retry(status=status, idempotent=True):
+        return Outcome(False, True, status, detail, parse_retry_after(response.headers.get("Retry-After")))
     # Any other 4xx will not get better by resending the same request.
     return Outcome(False, False, status, detail)
 
 
-def _backoff(attempts: int) -> float:
-    """Exponential from REALTIME_BACKOFF_SECONDS, with "equal jitter" so retries spread out."""
-    ceiling = min(MAX_RETRY_DELAY_SECONDS, settings.REALTIME_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+@contextlib.contextmanager
+def _request_context(request_id: str) -> Any:
+    """Log lines about a delivery carry the request id of the event (or poll) that caused it."""
+    token = request_id_var.set(request_id or request_id_var.get())
+    try:
+        yield
+    finally:
+        request_id_var.reset(token)
+
+
+def _with_database(write: Callable[[], int]) -> int:
+    """Run a bookkeeping write, riding out a database restart of up to half a lease.
+
+    IFTTT has already answered: losing that answer would mean sending the notification again.
+    """
+    if connection.in_atomic_block:
+        return write()
+    policy = RetryPolicy(base_seconds=0.2, cap_seconds=2.0)
+    deadline = time.monotonic() + _lease().total_seconds() / 2
+    failures = 0
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            failures += 1
+            if time.monotonic() >= deadline:
+                raise
+            with contextlib.suppress(Exception):
+                connection.close()  # a broken connection is replaced on the next query
+            time.sleep(policy.delay(attempts=failures))
 
 
 def realtime_delivery_send(*, delivery: RealtimeDelivery, recheck: bool) -> float | None:
@@ -234,6 +346,11 @@ def realtime_delivery_send(*, delivery: RealtimeDelivery, recheck: bool) -> floa
     With `recheck`, identities deleted since the claim are left out (a deleted identity is never
     notified). Returns the delay before the next attempt, or None when the delivery is finished.
     """
+    with _request_context(delivery.origin_request_id):
+        return _send(delivery, recheck=recheck)
+
+
+def _send(delivery: RealtimeDelivery, *, recheck: bool) -> float | None:
     identities: Sequence[str] = delivery.identities
     if recheck:
         live = set(
@@ -242,69 +359,113 @@ def realtime_delivery_send(*, delivery: RealtimeDelivery, recheck: bool) -> floa
             )
         )
         identities = [identity for identity in identities if identity in live]
+    attempt = RealtimeAttempt.objects.filter(delivery_id=delivery.pk, number=delivery.attempts)
     now = timezone.now()
     if not identities:
+        reason = "Every identity in it was deleted before it could be sent."
         RealtimeDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.DROPPED,
-            next_attempt_at=None,
-            completed_at=now,
-            error="Every identity in it was deleted before it could be sent.",
+            status=DeliveryStatus.DROPPED, next_attempt_at=None, completed_at=now, error=reason
         )
+        attempt.delete()  # nothing was sent
+        metrics.realtime_deliveries.labels("dropped").inc()
         return None
+    started = time.monotonic()
     outcome = _post(delivery.request_id, identities)
+    duration_ms = (time.monotonic() - started) * 1000
     now = timezone.now()
     update: dict[str, object] = {"response_status": outcome.status, "error": outcome.error}
     delay: float | None = None
+    latency: float | None = None
     if outcome.delivered:
+        result = AttemptOutcome.DELIVERED
+        latency = (now - delivery.pending_since).total_seconds()
         update.update(
-            status=DeliveryStatus.DELIVERED,
-            next_attempt_at=None,
-            completed_at=now,
-            latency_ms=(now - delivery.pending_since).total_seconds() * 1000,
+            status=DeliveryStatus.DELIVERED, next_attempt_at=None, completed_at=now, latency_ms=latency * 1000
         )
-    elif outcome.retry and delivery.attempts < settings.REALTIME_MAX_ATTEMPTS:
-        delay = min(MAX_RETRY_DELAY_SECONDS, outcome.retry_after or _backoff(delivery.attempts))
+    elif outcome.retry:
+        result = AttemptOutcome.RETRY
+        delay = retry_policy().delay(attempts=delivery.attempts, retry_after=outcome.retry_after)
         update.update(status=DeliveryStatus.RETRYING, next_attempt_at=now + timedelta(seconds=delay))
-    else:
-        status = DeliveryStatus.FAILED if outcome.retry else DeliveryStatus.DROPPED
-        update.update(status=status, next_attempt_at=None, completed_at=now)
         logger.warning(
-            "Realtime delivery %s %s after %d attempts: %s %s",
+            "Realtime delivery %s attempt %d failed (%s %s); retrying in %.1f s.",
             delivery.request_id,
-            status.label.lower(),
+            delivery.attempts,
+            outcome.status or "no answer",
+            outcome.error[:200],
+            delay,
+        )
+    else:
+        result = AttemptOutcome.REFUSED
+        update.update(status=DeliveryStatus.DROPPED, next_attempt_at=None, completed_at=now)
+        logger.warning(
+            "Realtime delivery %s refused by IFTTT on attempt %d: %s %s",
+            delivery.request_id,
             delivery.attempts,
             outcome.status,
-            outcome.error,
+            outcome.error[:200],
         )
-    # Only while we still hold the lease: a worker that outlived it must not overwrite the resend's result.
-    RealtimeDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts).update(**update)
+
+    def record() -> int:
+        with transaction.atomic():
+            # Only while we still hold the lease: a worker that outlived it must not overwrite the resend's result.
+            written = RealtimeDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts).update(**update)
+            attempt.filter(outcome=AttemptOutcome.SENDING).update(
+                outcome=result,
+                duration_ms=duration_ms,
+                response_status=outcome.status,
+                error=outcome.error,
+                identity_count=len(identities),
+            )
+            return written
+
+    written = _with_database(record)
+    metrics.realtime_attempts.labels(result.value).inc()
+    if written and result != AttemptOutcome.RETRY:
+        metrics.realtime_deliveries.labels("delivered" if outcome.delivered else "refused").inc()
+    if written and latency is not None:
+        metrics.realtime_latency.observe(latency)
     return delay
 
 
 # --- What the tasks run ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class DispatchResult:
-    sent: list[int]
-    retry_in: dict[int, float]
-    more: bool
+    sent: list[int] = field(default_factory=list)
+    retry_in: dict[int, float] = field(default_factory=dict)
+    more: bool = False
+    # Seconds until the youngest marks left behind are a window old (None: nothing left, or held back).
+    next_in: float | None = None
 
 
 def realtime_pending_dispatch(*, min_age: float | None = None) -> DispatchResult:
     """Claim and send pending identities, up to MAX_DELIVERIES_PER_RUN requests of 1000."""
-    result = DispatchResult(sent=[], retry_in={}, more=False)
+    result = DispatchResult()
     if not realtime_enabled():
         return result
     for _ in range(MAX_DELIVERIES_PER_RUN):
         delivery = realtime_delivery_claim(min_age=min_age)
         if delivery is None:
+            result.next_in = _next_due()
             return result
         result.sent.append(delivery.pk)
         delay = realtime_delivery_send(delivery=delivery, recheck=False)
         if delay is not None:
             result.retry_in[delivery.pk] = delay
-    return DispatchResult(sent=result.sent, retry_in=result.retry_in, more=True)
+    result.more = True
+    return result
+
+
+def _next_due() -> float | None:
+    if realtime_retry_waiting():
+        return None  # the retry's success dispatches what waits
+    oldest = TriggerIdentity.objects.filter(notify_pending_since__isnull=False, deleted_at__isnull=True).aggregate(
+        oldest=Min("notify_pending_since")
+    )["oldest"]
+    if oldest is None:
+        return None
+    return max(0.0, (oldest + _window() - timezone.now()).total_seconds())
 
 
 def realtime_deliveries_due(*, limit: int = 200) -> list[int]:

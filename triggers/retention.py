@@ -5,9 +5,16 @@ from django.conf import settings
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
-from core.retention import kept
+from core.retention import history, kept
 
-from .models import OPEN_DELIVERY_STATUSES, RealtimeDelivery, TriggerFeedItem, TriggerIdentity
+from .models import (
+    OPEN_DELIVERY_STATUSES,
+    RealtimeAttempt,
+    RealtimeDelivery,
+    RealtimeDispatchSlot,
+    TriggerFeedItem,
+    TriggerIdentity,
+)
 
 IDENTITIES_PER_PASS = 1000
 
@@ -70,4 +77,15 @@ kept(
     setting="REALTIME_DELIVERY_RETENTION_DAYS",
     why="each Realtime notification sent, once finished (open ones stay), with its identity links",
     only=~Q(status__in=OPEN_DELIVERY_STATUSES),
+)
+kept(
+    RealtimeAttempt,
+    by="started_at",
+    setting="REALTIME_DELIVERY_RETENTION_DAYS",
+    why="every attempt of each Realtime notification (when, answer, duration, error), once its delivery is finished",
+    only=~Q(delivery__status__in=OPEN_DELIVERY_STATUSES),
+)
+history(
+    RealtimeDispatchSlot,
+    why="one row: when the queued Realtime dispatch task is due (at most one is queued at a time)",
 )

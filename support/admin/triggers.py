@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from core.admin import FastAdmin, ReadOnlyAdmin, RecentInline, diagnosis_url
 from protocol.registry import registry
 from support.services import ActionRefused, support_realtime_resend
-from triggers.models import DeliveryStatus, RealtimeDelivery, TriggerFeedItem, TriggerIdentity
+from triggers.models import DeliveryStatus, RealtimeAttempt, RealtimeDelivery, TriggerFeedItem, TriggerIdentity
 
 
 class TriggerSlugFilter(admin.SimpleListFilter):
@@ -65,7 +65,9 @@ class DeliveryInline(RecentInline):
     def result(self, row: Any) -> str:
         delivery = row.realtimedelivery
         status = f" → HTTP {delivery.response_status}" if delivery.response_status else ""
-        return f"{delivery.get_status_display()}{status}, {delivery.attempts} attempt(s) {delivery.error}".strip()
+        resent = f", resent {delivery.resends}×" if delivery.resends else ""
+        summary = f"{delivery.get_status_display()}{status}, {delivery.attempts} attempt(s){resent}"
+        return f"{summary} {delivery.error}".strip()
 
 
 @admin.register(TriggerIdentity)
@@ -147,6 +149,24 @@ class DeliveryStatusFilter(admin.SimpleListFilter):
         return queryset.filter(status=self.value()) if self.value() else queryset
 
 
+class AttemptInline(RecentInline):
+    """Every request made for the delivery (the newest 50): when, IFTTT's answer, how long, what failed."""
+
+    model = RealtimeAttempt
+    fk_name = "delivery"
+    limit = 50
+    order_by = ("-number",)
+    verbose_name = "attempt"
+    verbose_name_plural = "attempts (newest first; each sent with the delivery's X-Request-ID)"
+    fields = ("number", "started_at", "outcome", "response_status", "duration", "identity_count", "error")
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description="duration")
+    def duration(self, attempt: RealtimeAttempt) -> str:
+        return "—" if attempt.duration_ms is None else f"{attempt.duration_ms:,.0f} ms"
+
+
 @admin.register(RealtimeDelivery)
 class RealtimeDeliveryAdmin(ReadOnlyAdmin):
     list_display = (
@@ -155,14 +175,16 @@ class RealtimeDeliveryAdmin(ReadOnlyAdmin):
         "status",
         "identity_count",
         "attempts",
+        "resends",
         "response_status",
         "latency_ms",
         "completed_at",
         "error",
     )
     list_filter = (DeliveryStatusFilter,)
-    search_fields = ("=request_id", "=trigger_identities__identity")
-    search_exact = ("request_id", "trigger_identities__identity")
+    inlines = [AttemptInline]
+    search_fields = ("=request_id", "=origin_request_id", "=trigger_identities__identity")
+    search_exact = ("request_id", "origin_request_id", "trigger_identities__identity")
     search_user_field = None
     ordering = ("-created_at", "-id")
     sortable_by = ()
@@ -172,7 +194,9 @@ class RealtimeDeliveryAdmin(ReadOnlyAdmin):
         "status",
         "identities",
         "identity_count",
+        "origin_request_id",
         "attempts",
+        "resends",
         "next_attempt_at",
         "pending_since",
         "created_at",

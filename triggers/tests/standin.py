@@ -41,6 +41,11 @@ class StandIn:
         self.arrived = threading.Event()
         self._lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
+        self.failing_until = 0.0
+
+    def outage(self, seconds: float) -> None:
+        """Answer every request 500 for the next `seconds`."""
+        self.failing_until = time.monotonic() + seconds
 
     @property
     def url(self) -> str:
@@ -56,7 +61,10 @@ class StandIn:
         except (ValueError, KeyError, TypeError):
             body, identities = raw.decode(errors="replace"), []
         with self._lock:
-            reply = self.script.pop(0) if self.script else Reply()
+            if time.monotonic() < self.failing_until:
+                reply = Reply(500)
+            else:
+                reply = self.script.pop(0) if self.script else Reply()
         self.arrived.set()
         if reply.hold_seconds:
             time.sleep(reply.hold_seconds)

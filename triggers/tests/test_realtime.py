@@ -116,12 +116,12 @@ def test_more_than_1000_identities_go_in_requests_of_at_most_1000(
     assert sorted(RealtimeDelivery.objects.values_list("identity_count", flat=True)) == [500, 1000]
 
 
-def test_a_server_error_is_retried_and_a_refusal_is_dropped(
+def test_a_server_error_holds_new_notifications_back_until_the_retry_gets_through(
     settings: Any, home: dict[str, Any], committed: Any
 ) -> None:
     identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
-    identity(home["user"], "device_switched_off", "ti-off", device=home["lamp"].public_id)
-    with standin([Reply(503), Reply(400)]) as server:
+    off = identity(home["user"], "device_switched_off", "ti-off", device=home["lamp"].public_id)
+    with standin([Reply(503)]) as server:
         settings.IFTTT_REALTIME_URL = server.url
 
         with committed():
@@ -129,17 +129,62 @@ def test_a_server_error_is_retried_and_a_refusal_is_dropped(
         with committed():
             device_switch(device=home["lamp"], on=False, source=EventSource.ACCOUNT)
 
-    first, second = RealtimeDelivery.objects.order_by("id")
-    assert first.identities == ["ti-on"] and first.status == DeliveryStatus.RETRYING
-    assert first.next_attempt_at is not None and first.next_attempt_at > timezone.now()
-    assert first.response_status == 503 and first.attempts == 1
-    assert second.identities == ["ti-off"] and second.status == DeliveryStatus.DROPPED
-    assert second.response_status == 400 and second.completed_at is not None
+        first = RealtimeDelivery.objects.get()  # IFTTT is failing: nothing new is claimed
+        assert first.identities == ["ti-on"] and first.status == DeliveryStatus.RETRYING
+        assert first.next_attempt_at is not None and first.next_attempt_at > timezone.now()
+        assert first.response_status == 503 and first.attempts == 1
+        off.refresh_from_db()
+        assert off.notify_pending_since is not None  # waiting on its identity, not failed
+
+        RealtimeDelivery.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now())
+        with committed():
+            tasks.realtime_delivery_retry(first.pk)
+
+        assert [(r.status, r.identities) for r in server.received] == [
+            (503, ["ti-on"]),
+            (200, ["ti-on"]),
+            (200, ["ti-off"]),
+        ]
+    first.refresh_from_db()
+    assert (first.status, first.attempts) == (DeliveryStatus.DELIVERED, 2)
+    attempts = list(first.attempt_log.values_list("number", "outcome", "response_status"))
+    assert attempts == [(1, "retry", 503), (2, "delivered", 200)]
+
+
+def test_a_refusal_is_dropped_and_recorded(settings: Any, home: dict[str, Any], committed: Any) -> None:
+    identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
+    with standin([Reply(400)]) as server:
+        settings.IFTTT_REALTIME_URL = server.url
+        with committed():
+            device_switch(device=home["lamp"], on=True, source=EventSource.ACCOUNT)
+
+    delivery = RealtimeDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.DROPPED and delivery.response_status == 400
+    assert delivery.completed_at is not None
+    assert list(delivery.attempt_log.values_list("outcome", flat=True)) == ["refused"]
+
+
+def test_a_long_outage_is_retried_until_it_ends(settings: Any, home: dict[str, Any], committed: Any) -> None:
+    # No attempt limit: however many failures, the identity stays owed a notification until one gets through.
+    identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
+    with standin([Reply(500)] * 30) as server:
+        settings.IFTTT_REALTIME_URL = server.url
+        with committed():
+            device_switch(device=home["lamp"], on=True, source=EventSource.ACCOUNT)
+        delivery = RealtimeDelivery.objects.get()
+        for _ in range(30):
+            RealtimeDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+            with committed():
+                tasks.realtime_delivery_retry(delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DELIVERED, 31)
+    assert len({r.request_id for r in server.received}) == 1
+    assert delivery.attempt_log.count() == 31
 
 
 def test_retry_after_is_honoured(settings: Any, home: dict[str, Any], committed: Any) -> None:
     identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
-    with standin([Reply(429, {"Retry-After": "120"})]) as server:
+    with standin([Reply(429, {"Retry-After": "45"})]) as server:  # within the cap (60 s)
         settings.IFTTT_REALTIME_URL = server.url
         with committed():
             device_switch(device=home["lamp"], on=True, source=EventSource.ACCOUNT)
@@ -147,7 +192,7 @@ def test_retry_after_is_honoured(settings: Any, home: dict[str, Any], committed:
     delivery = RealtimeDelivery.objects.get()
     assert delivery.status == DeliveryStatus.RETRYING and delivery.response_status == 429
     wait = (delivery.next_attempt_at - timezone.now()).total_seconds()  # type: ignore[operator]
-    assert 100 < wait <= 120
+    assert 40 < wait <= 45
 
 
 def test_a_retry_leaves_out_identities_deleted_meanwhile(settings: Any, home: dict[str, Any], committed: Any) -> None:
@@ -323,9 +368,55 @@ def test_device_api_batches_fan_out_in_constant_queries(
 
     broker_connections_reset()
     try:
+        report(1, "w")  # creates the dispatch slot row once; later reports find a dispatch already queued
         small, large = report(4, "a"), report(400, "b")
     finally:
         broker_connections_reset()
     assert small == large
     assert TriggerFeedItem.objects.filter(event__external_id__startswith="b").count() == 400 * 10
     assert TriggerIdentity.objects.filter(notify_pending_since__isnull=False).count() == 20
+
+
+def _sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_failed_delivery_is_counted_and_logged_with_the_request_that_caused_it(
+    settings: Any, home: dict[str, Any], client: Client, caplog: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from core.observability import RequestIdFilter
+
+    identity(home["user"], "device_switched_on", "ti-on", device=home["lamp"].public_id)
+    key = device_api_key_issue(device=home["lamp"])
+    caplog.handler.addFilter(RequestIdFilter())
+    before = {
+        "retry": _sample("realtime_attempts_total", outcome="retry"),
+        "delivered": _sample("realtime_attempts_total", outcome="delivered"),
+        "finished": _sample("realtime_deliveries_total", outcome="delivered"),
+        "latency": _sample("realtime_notification_latency_seconds_count"),
+    }
+    with standin([Reply(500)]) as server:
+        settings.IFTTT_REALTIME_URL = server.url
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/api/v1/device/events",
+                data=json.dumps({"events": [{"type": "switched_on"}]}),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Device {key}",
+                HTTP_X_REQUEST_ID="report-42",
+            )
+        assert response.status_code == 202
+        delivery = RealtimeDelivery.objects.get()
+        assert delivery.origin_request_id == "report-42"
+        failed = [r for r in caplog.records if r.name == "triggers.realtime" and "failed" in r.getMessage()]
+        assert failed and all(r.request_id == "report-42" for r in failed)
+
+        RealtimeDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        tasks.realtime_delivery_retry(delivery.pk)
+
+    assert _sample("realtime_attempts_total", outcome="retry") == before["retry"] + 1
+    assert _sample("realtime_attempts_total", outcome="delivered") == before["delivered"] + 1
+    assert _sample("realtime_deliveries_total", outcome="delivered") == before["finished"] + 1
+    assert _sample("realtime_notification_latency_seconds_count") == before["latency"] + 1
