@@ -82,7 +82,9 @@ class ConnectionWebhookSerializer(serializers.Serializer):
     sent_at = MillisField(required=False, allow_null=True)
     type = serializers.CharField(required=False, help_text="connection")
     event = serializers.CharField(required=False, help_text="enabled, updated or disabled")
-    data = _object(ConnectionDataSerializer)
+    # A field named `data`, as IFTTT names it; DRF's metaclass moves it off the class, so it does not
+    # shadow Serializer.data.
+    data = _object(ConnectionDataSerializer)  # type: ignore[assignment]
     event_data = _object(ConnectionEventDataSerializer, required=False, allow_null=True)
 
 
@@ -102,7 +104,7 @@ class WebhookAnswerDataSerializer(serializers.Serializer):
 
 
 class WebhookAnswerSerializer(serializers.Serializer):
-    data = WebhookAnswerDataSerializer()
+    data = WebhookAnswerDataSerializer()  # type: ignore[assignment]  # as above
 
 
 def webhook_serializer_for(kind: str) -> type[serializers.Serializer]:

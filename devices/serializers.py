@@ -144,7 +144,7 @@ def new_event(data: dict[str, Any]) -> NewEvent:
 
 
 class DeviceEventBatchSerializer(serializers.Serializer):
-    events = DeviceEventSerializer(
+    events = DeviceEventSerializer(  # type: ignore[call-arg]  # DRF takes max_length with many=True
         many=True,
         allow_empty=False,
         max_length=MAX_EVENTS_PER_REQUEST,
