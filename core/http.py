@@ -79,8 +79,16 @@ def json_check(data: Any) -> None:
 def _finite(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"the number {text[:40]} is too large")
+        raise ValueError(f"the number {text[:40]}… is too large")
     return number
+
+
+def _int(text: str) -> int:
+    # More than 308 digits is past a float's range: no endpoint has a use for it (and past 4,300 digits
+    # Python will not read it).
+    if len(text.lstrip("-")) > 308:
+        raise ValueError(f"the number {text[:40]}… is too large")
+    return int(text)
 
 
 def _no_constant(name: str) -> Any:
@@ -103,7 +111,7 @@ class JSONParser(parsers.JSONParser):
         if not raw.strip():
             return {}
         try:
-            data = json.loads(raw.decode("utf-8"), parse_float=_finite, parse_constant=_no_constant)
+            data = json.loads(raw.decode("utf-8"), parse_float=_finite, parse_int=_int, parse_constant=_no_constant)
         except UnicodeDecodeError:
             raise ParseError("The request body is not UTF-8 encoded.") from None
         except RecursionError:
