@@ -54,26 +54,54 @@ def _where(path: list[str | int]) -> str:
     return f"“{text}”"
 
 
-def json_check(data: Any) -> None:
-    """Refuse nesting past MAX_JSON_DEPTH and unstorable text in any key or value (iteratively: the body
-    may be as deep as json.loads allowed)."""
+# JSON text can only carry a NUL or a surrogate as a \u escape (raw control characters are not valid
+# JSON, and UTF-8 cannot encode a surrogate): a body without one needs no look at its strings.
+_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def json_check(data: Any, text: str) -> None:
+    """Refuse nesting past MAX_JSON_DEPTH and unstorable text in any key or value of `data`, parsed from
+    `text`. Iterative (the body may be as deep as json.loads allowed); paths are built only to name a
+    problem, so a large clean body costs one pass over its containers."""
+    check_text = _ESCAPED_UNSTORABLE.search(text) is not None
+    if not check_text and text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+        return
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth >= MAX_JSON_DEPTH:
+                raise ParseError(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+            for key, item in value.items():
+                if check_text and UNSTORABLE.search(key):
+                    raise ParseError(_text_problem(data))
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            if depth >= MAX_JSON_DEPTH:
+                raise ParseError(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+            stack.extend((item, depth + 1) for item in value)
+        elif check_text and isinstance(value, str) and UNSTORABLE.search(value):
+            raise ParseError(_text_problem(data))
+
+
+def _text_problem(data: Any) -> str:
+    """Where the first unstorable text is, named by its path (within MAX_JSON_DEPTH, as checked)."""
     stack: list[tuple[Any, list[str | int]]] = [(data, [])]
     while stack:
         value, path = stack.pop()
-        if len(path) > MAX_JSON_DEPTH:
-            raise ParseError(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
         if isinstance(value, str):
             problem = unstorable_problem(value, _where(path))
             if problem:
-                raise ParseError(problem)
+                return problem
         elif isinstance(value, dict):
             for key, item in value.items():
                 problem = unstorable_problem(key, f"A key in {_where(path)}")
                 if problem:
-                    raise ParseError(problem)
+                    return problem
                 stack.append((item, [*path, key]))
         elif isinstance(value, list):
             stack.extend((item, [*path, index]) for index, item in enumerate(value))
+    return "The request body contains text that cannot be stored."
 
 
 def _finite(text: str) -> float:
@@ -111,7 +139,8 @@ class JSONParser(parsers.JSONParser):
         if not raw.strip():
             return {}
         try:
-            data = json.loads(raw.decode("utf-8"), parse_float=_finite, parse_int=_int, parse_constant=_no_constant)
+            text = raw.decode("utf-8")
+            data = json.loads(text, parse_float=_finite, parse_int=_int, parse_constant=_no_constant)
         except UnicodeDecodeError:
             raise ParseError("The request body is not UTF-8 encoded.") from None
         except RecursionError:
@@ -120,7 +149,7 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(f"The request body is not valid JSON: {exc}.") from None
         if not isinstance(data, dict):
             raise ParseError('The request body must be a JSON object, such as {"triggerFields": {...}}.')
-        json_check(data)
+        json_check(data, text)
         return data
 
 
