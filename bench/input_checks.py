@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,6 +46,18 @@ BODIES = {
 }
 
 
+def _loads(raw: bytes) -> object:
+    return json.loads(raw.decode())
+
+
+def _parse(parser: JSONParser, raw: bytes) -> object:
+    return parser.parse(io.BytesIO(raw))
+
+
+def _events(parser: JSONParser, raw: bytes, device: Device) -> object:
+    return events_parse(parser.parse(io.BytesIO(raw)), device)
+
+
 def _time(work: Callable[[], object], repeat: int) -> float:
     started = time.perf_counter()
     for _ in range(repeat):
@@ -63,12 +76,10 @@ def main() -> int:
     variants: dict[str, Callable[[], object]] = {}
     for name, body in BODIES.items():
         raw = json.dumps(body).encode()
-        variants[f"{name}: json.loads (floor)"] = lambda raw=raw: json.loads(raw.decode())
-        variants[f"{name}: JSONParser with checks"] = lambda raw=raw: json_parser.parse(io.BytesIO(raw))
+        variants[f"{name}: json.loads (floor)"] = partial(_loads, raw)
+        variants[f"{name}: JSONParser with checks"] = partial(_parse, json_parser, raw)
         if name != "trigger poll":
-            variants[f"{name}: JSONParser + serializers"] = lambda raw=raw: events_parse(
-                json_parser.parse(io.BytesIO(raw)), thermostat
-            )
+            variants[f"{name}: JSONParser + serializers"] = partial(_events, json_parser, raw, thermostat)
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for round_number in range(args.rounds):
         for name, work in variants.items():
