@@ -290,3 +290,19 @@ def test_an_oversize_or_malformed_oauth_token_request_is_a_clear_4xx(client: Cli
     response = client.post("/oauth/token/", data="code=" + "x" * 5000, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 413, response.content[:300]
     assert "2,000 bytes" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("path", "auth"),
+    [
+        ("/ifttt/v1/status", "service"),
+        ("/ifttt/v1/user/info", "user"),
+        ("/api/v1/device/events", "device"),
+        ("/oauth/authorize/", None),
+        ("/api/schema/", None),
+    ],
+)
+def test_a_nul_in_the_query_string_is_a_clear_400(world: World, path: str, auth: str | None) -> None:
+    response = world.client.get(f"{path}?format=json%00", **(world.headers(auth) if auth else {}))
+    assert response.status_code == 400, response.content[:300]
+    assert b"NUL character" in response.content
