@@ -93,10 +93,6 @@ class FiredWebhookSerializer(ConnectionWebhookSerializer):
     event_data = _object(FiredEventDataSerializer, required=False, allow_null=True)
 
 
-class OtherWebhookSerializer(serializers.Serializer):
-    """A webhook type this service does not handle: any object; kept for support, never applied."""
-
-
 class WebhookAnswerDataSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The delivery's id, as support sees it.")
     duplicate = serializers.BooleanField(help_text="True when this exact delivery was received before.")
