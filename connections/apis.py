@@ -6,10 +6,10 @@ The view checks the body, stores the delivery and answers; the work runs in a ta
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,13 +17,26 @@ from core.errors import BadRequest
 from protocol.apis import ServiceKeyApi
 
 from .services import webhook_delivery_receive
-from .webhooks import KNOWN, webhook_input_parse
+from .webhooks import KNOWN, WebhookAnswerSerializer, webhook_input_parse, webhook_serializer_for
 
 logger = logging.getLogger(__name__)
 
+_ERROR: dict[str, Any] = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+class WebhookSchema(AutoSchema):
+    """One view serves every webhook URL; each path is described with the body its type really takes."""
+
+    def get_request_serializer(self) -> Any:
+        kind = "trigger_subscription" if "/trigger_subscription/" in self.path else "connection"
+        return webhook_serializer_for(kind)
+
+    def get_operation_id(self) -> str:
+        return "webhooks_" + "_".join(self.path.rstrip("/").split("/")[-2:])
+
 
 class WebhookApi(ServiceKeyApi):
-    schema = AutoSchema()  # described from the view, unlike the registry-generated endpoints
+    schema = WebhookSchema()  # described from the view, unlike the registry-generated endpoints
 
     @extend_schema(
         summary="A Connect API webhook from IFTTT",
@@ -34,8 +47,14 @@ class WebhookApi(ServiceKeyApi):
             "answered with `duplicate: true` and changes nothing."
         ),
         tags=["connections"],
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            200: WebhookAnswerSerializer,
+            400: OpenApiResponse(_ERROR, description="A field is missing or wrong; the message names it"),
+            401: OpenApiResponse(_ERROR, description="Missing or wrong IFTTT-Service-Key"),
+            404: OpenApiResponse(_ERROR, description="No account has the body's data.user_id"),
+            413: OpenApiResponse(_ERROR, description="The body is larger than the service accepts"),
+            415: OpenApiResponse(_ERROR, description="The body is not JSON"),
+        },
         auth=[{"serviceAuth": []}],  # type: ignore[list-item]  # security requirements, despite the stub
     )
     def post(self, request: Request, kind: str, event: str) -> Response:

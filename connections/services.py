@@ -69,13 +69,9 @@ def ms_to_datetime(value: Any) -> datetime | None:
 
 
 def payload_key(kind: str, event: str, payload: dict[str, Any]) -> str:
-    identity = {
-        "type": kind,
-        "event": event,
-        "sent_at": payload.get("sent_at"),
-        "data": payload.get("data"),
-        "event_data": payload.get("event_data"),
-    }
+    # The whole body: two webhooks that differ anywhere (a type we do not know may carry its news
+    # outside data and event_data) are two deliveries; only a repeat of the same body is a duplicate.
+    identity = {"type": kind, "event": event, "payload": payload}
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -14,6 +14,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
+from rest_framework.settings import api_settings as drf_settings
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,26 @@ def errors_body(message: str, *, skip: bool = False) -> dict[str, Any]:
     if skip:
         error["status"] = "SKIP"
     return {"errors": [error]}
+
+
+def serializer_problems(errors: Any, path: str = "") -> list[tuple[str, str, str]]:
+    """A DRF serializer's nested errors as (field path, code, message), such as
+    ("events[2].value", "invalid", "..."): one line a person can read per problem."""
+    if isinstance(errors, dict):
+        problems: list[tuple[str, str, str]] = []
+        for key, value in errors.items():
+            inner = path if key in ("", drf_settings.NON_FIELD_ERRORS_KEY) else f"{path}.{key}" if path else str(key)
+            problems += serializer_problems(value, inner)
+        return problems
+    if isinstance(errors, list):
+        if all(isinstance(e, str) for e in errors):
+            return [(path, getattr(e, "code", "invalid") or "invalid", str(e)) for e in errors]
+        problems = []
+        for index, value in enumerate(errors):
+            if value:
+                problems += serializer_problems(value, f"{path}[{index}]")
+        return problems
+    return [(path, getattr(errors, "code", "invalid") or "invalid", str(errors))]
 
 
 def _drf_message(exc: drf_exceptions.APIException) -> str:

@@ -151,6 +151,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "protocol.middleware.ApiLogMiddleware",
+    # Text no database can store (NUL, lone surrogates) in a URL or form is a 400 before any view runs.
+    "core.http.TextGuardMiddleware",
     "accounts.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes requires: it turns a throttled sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",

@@ -18,6 +18,10 @@ from .middleware import api_log_note
 from .registry import Declaration, Fields, FieldSpec
 from .services import endpoint_tests_prepare
 
+# The most items a trigger or query answers in one call, whatever `limit` asks for. IFTTT's own default
+# is 50; nothing it sends asks for more than a few hundred.
+MAX_LIMIT = 1000
+
 
 class LoggedApi(APIView):
     """Notes, for the API log (protocol.middleware), what only the view knows about the call."""
@@ -25,6 +29,12 @@ class LoggedApi(APIView):
     # The OpenAPI description of these endpoints is generated per slug from the registry
     # (protocol.schema); a subclass that should be described from its view sets its own schema.
     schema = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # Parse the body on every call, including those that read nothing from it: a broken body is a
+        # 400 (or 413) wherever it is sent, never silently ignored on one endpoint and refused on another.
+        request.data  # noqa: B018
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -58,7 +68,8 @@ def body_fields(request: Request, key: str, *, required: bool) -> dict[str, Any]
 
 
 def body_limit(request: Request, *, default: int) -> int:
-    """`limit` from the body: an integer from 0 up; absent or null means `default`."""
+    """`limit` from the body: an integer from 0 up, at most MAX_LIMIT (more is read as MAX_LIMIT, so a
+    huge number never reaches the database); absent or null means `default`."""
     value = request.data.get("limit")
     if value is None:
         return default
@@ -70,7 +81,19 @@ def body_limit(request: Request, *, default: int) -> int:
         raise BadRequest("“limit” must be a whole number of items, such as 50.") from None
     if limit < 0:
         raise BadRequest("“limit” cannot be negative.")
-    return limit
+    return min(limit, MAX_LIMIT)
+
+
+def body_text(request: Request, key: str, *, max_length: int) -> str | None:
+    """Optional text under `key` in the body (`trigger_identity`, `cursor`): None when absent or empty."""
+    value = request.data.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"“{key}” must be text, not {type(value).__name__}.")
+    if len(value) > max_length:
+        raise BadRequest(f"“{key}” is {len(value):,} characters long; at most {max_length} are accepted.")
+    return value
 
 
 def required_fields_present(spec: Declaration, values: Fields, key: str) -> None:

@@ -164,7 +164,7 @@ class ApiLogMiddleware:
         endpoint = _endpoint(request)
         call = ApiCall(
             method=request.method or "",
-            path=request.path[:300] if endpoint == "unknown" else "",
+            path=_clean(request.path)[:300] if endpoint == "unknown" else "",
             endpoint=endpoint,
             slug=note.get("slug", ""),
             status_code=response.status_code,

@@ -25,18 +25,32 @@ _INGREDIENT_TYPES: dict[str, Schema] = {
 }
 
 
+_LIMIT: Schema = {
+    "type": "integer",
+    "minimum": 0,
+    "default": 50,
+    "description": "How many items at most; default 50. More than 1000 is read as 1000.",
+}
+
+
 def _json(schema: Schema, description: str = "") -> Schema:
     return {"description": description or "OK", "content": {"application/json": {"schema": schema}}}
 
 
+_ERROR_TEXTS = {
+    400: "A bad body or field, named in the message (for an action, also a SKIP: it can never succeed)",
+    401: "Missing or invalid credentials",
+    404: "Unknown slug or field",
+    413: "The body is larger than the service accepts",
+    415: "The body is not JSON (send Content-Type: application/json)",
+    503: "The service cannot serve IFTTT right now",
+}
+# What any call with a body can be answered, whatever the endpoint: every POST parses its body.
+_BODY_ERRORS = (400, 401, 413, 415)
+
+
 def _errors(*codes: int) -> dict[str, Schema]:
-    texts = {
-        400: "Bad request (or, for actions, a SKIP)",
-        401: "Missing or invalid credentials",
-        404: "Unknown slug",
-        500: "Server error",
-    }
-    return {str(code): _json(_ERROR, texts[code]) for code in codes}
+    return {str(code): _json(_ERROR, _ERROR_TEXTS[code]) for code in codes}
 
 
 def _fields_object(fields: tuple[FieldSpec, ...]) -> Schema:
@@ -76,7 +90,7 @@ def _options_path(spec: Declaration, field: FieldSpec, tag: str) -> Schema:
         f"{field.slug}_options",
         f"Options for {field.label}",
         {"type": "object"},
-        {"200": _json({"$ref": "#/components/schemas/OptionsResponse"}), **_errors(401, 404)},
+        {"200": _json({"$ref": "#/components/schemas/OptionsResponse"}), **_errors(*_BODY_ERRORS, 404)},
         tag,
     )
 
@@ -95,9 +109,9 @@ def _catalog_paths() -> dict[str, Schema]:
         request = {
             "type": "object",
             "properties": {
-                "trigger_identity": {"type": "string"},
+                "trigger_identity": {"type": "string", "maxLength": 255},
                 "triggerFields": _fields_object(trigger.fields),
-                "limit": {"type": "integer", "minimum": 0, "default": 50},
+                "limit": _LIMIT,
                 "user": {"$ref": "#/components/schemas/User"},
                 "ifttt_source": {"$ref": "#/components/schemas/IftttSource"},
             },
@@ -110,7 +124,7 @@ def _catalog_paths() -> dict[str, Schema]:
             request,
             {
                 "200": _json({"type": "object", "properties": {"data": {"type": "array", "items": item}}}),
-                **_errors(400, 401, 404),
+                **_errors(*_BODY_ERRORS, 404),
             },
             "triggers",
         )
@@ -122,7 +136,7 @@ def _catalog_paths() -> dict[str, Schema]:
                 f"{field.slug}_validate",
                 f"Validate {field.label}",
                 {"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"]},
-                {"200": _json({"$ref": "#/components/schemas/ValidationResponse"}), **_errors(401, 404)},
+                {"200": _json({"$ref": "#/components/schemas/ValidationResponse"}), **_errors(*_BODY_ERRORS, 404)},
                 "triggers",
             )
         if trigger.fields:
@@ -143,7 +157,7 @@ def _catalog_paths() -> dict[str, Schema]:
                             },
                         }
                     ),
-                    **_errors(400, 401, 404),
+                    **_errors(*_BODY_ERRORS, 404),
                 },
                 "triggers",
             )
@@ -161,7 +175,7 @@ def _catalog_paths() -> dict[str, Schema]:
                 "parameters": [
                     {"name": "trigger_identity", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {"200": _json({"type": "object"}), **_errors(401, 404)},
+                "responses": {"200": _json({"type": "object"}), **_errors(*_BODY_ERRORS, 404)},
             }
         }
     for slug, action in registry.actions.items():
@@ -178,7 +192,7 @@ def _catalog_paths() -> dict[str, Schema]:
                 },
                 "required": ["actionFields"],
             },
-            {"200": _json({"$ref": "#/components/schemas/ActionResponse"}), **_errors(400, 401, 404)},
+            {"200": _json({"$ref": "#/components/schemas/ActionResponse"}), **_errors(*_BODY_ERRORS, 404)},
             "actions",
         )
         for field in action.fields:
@@ -193,8 +207,8 @@ def _catalog_paths() -> dict[str, Schema]:
                 "type": "object",
                 "properties": {
                     "queryFields": _fields_object(query.fields),
-                    "limit": {"type": "integer", "minimum": 0, "default": 50},
-                    "cursor": {"type": "string"},
+                    "limit": _LIMIT,
+                    "cursor": {"type": "string", "maxLength": 2000},
                     "user": {"$ref": "#/components/schemas/User"},
                 },
                 **({"required": ["queryFields"]} if query.fields else {}),
@@ -209,7 +223,7 @@ def _catalog_paths() -> dict[str, Schema]:
                         },
                     }
                 ),
-                **_errors(400, 401, 404),
+                **_errors(*_BODY_ERRORS, 404),
             },
             "queries",
         )
@@ -227,7 +241,7 @@ def _core_paths() -> dict[str, Schema]:
                 "summary": "Service status",
                 "tags": ["service"],
                 "security": _SERVICE,
-                "responses": {"200": _json({"type": "object"}, "Available"), **_errors(401)},
+                "responses": {"200": _json({"type": "object"}, "Available"), **_errors(401, 503)},
             }
         },
         f"{V1}/test/setup": {
@@ -236,7 +250,10 @@ def _core_paths() -> dict[str, Schema]:
                 "summary": "Prepare IFTTT's endpoint tests: a test user's token and samples",
                 "tags": ["service"],
                 "security": _SERVICE,
-                "responses": {"200": _json({"$ref": "#/components/schemas/TestSetupResponse"}), **_errors(401)},
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/TestSetupResponse"}),
+                    **_errors(*_BODY_ERRORS),
+                },
             }
         },
         f"{V1}/user/info": {

@@ -8,13 +8,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import BadRequest
-from protocol.apis import UserApi, body_fields, body_limit, lookup, options_response, required_fields_present
+from protocol.apis import UserApi, body_fields, body_limit, body_text, lookup, options_response, required_fields_present
 from protocol.registry import QuerySpec, registry
 
 from .cursors import cursor_decode, cursor_encode
 
 QUERY_DEFAULT_LIMIT = 50
-QUERY_MAX_LIMIT = 1000
+# Far longer than any cursor this service issues; a longer one is refused before it is decoded.
+CURSOR_MAX_LENGTH = 2000
 
 
 def _query(slug: str) -> QuerySpec:
@@ -31,8 +32,8 @@ class QueryPerformApi(UserApi):
         problems = spec.check_fields(request.user, values)
         if problems:
             raise BadRequest(" ".join(problems.values()))
-        limit = min(body_limit(request, default=QUERY_DEFAULT_LIMIT), QUERY_MAX_LIMIT)
-        after = cursor_decode(slug=slug, cursor=request.data.get("cursor"))
+        limit = body_limit(request, default=QUERY_DEFAULT_LIMIT)
+        after = cursor_decode(slug=slug, cursor=body_text(request, "cursor", max_length=CURSOR_MAX_LENGTH))
         page = spec.run(request.user, values, limit, after)
         body: dict[str, Any] = {"data": page.rows}
         # The last page has no cursor at all (not null): that is how IFTTT knows it is the last.

@@ -9,11 +9,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import BadRequest
-from protocol.apis import UserApi, body_fields, body_limit, lookup, lookup_field, options_response
+from protocol.apis import UserApi, body_fields, body_limit, body_text, lookup, lookup_field, options_response
 from protocol.registry import TriggerSpec, registry
 
+from .models import TriggerIdentity
 from .selectors import trigger_events_list, trigger_item
 from .services import trigger_identity_delete, trigger_identity_record, trigger_identity_touch
+
+IDENTITY_MAX_LENGTH = TriggerIdentity._meta.get_field("identity").max_length or 255
 
 
 def _trigger(slug: str) -> TriggerSpec:
@@ -28,8 +31,7 @@ class TriggerPollApi(UserApi):
         limit = body_limit(request, default=settings.IFTTT_TRIGGER_DEFAULT_LIMIT)
         # Only the declared fields identify the timeline; anything else IFTTT adds is ignored.
         values = {f.slug: fields.get(f.slug) for f in spec.fields}
-        raw_identity = request.data.get("trigger_identity")
-        identity_value = raw_identity if isinstance(raw_identity, str) and raw_identity else None
+        identity_value = body_text(request, "trigger_identity", max_length=IDENTITY_MAX_LENGTH)
         identity = (
             trigger_identity_touch(identity=identity_value, user=request.user, spec=spec, fields=values)
             if identity_value

@@ -140,6 +140,16 @@ def test_two_real_events_with_equal_ingredients_are_both_kept(post, user):
     assert FiredTrigger.objects.count() == 2
 
 
+def test_two_different_webhooks_of_an_unknown_type_are_both_kept(post, user):
+    # A type we do not know may carry its news outside data and event_data: only the whole body tells
+    # a second webhook from a repeat of the first.
+    first = {"sent_at": SENT_AT, "type": "connection", "event": "renamed", "data": {}, "name": "Lights on"}
+    second = {**first, "name": "Lights off"}
+    answers = [post("connection/renamed", payload).json()["data"] for payload in (first, second, second)]
+    assert [answer["duplicate"] for answer in answers] == [False, False, True]
+    assert sorted(d.payload["name"] for d in WebhookDelivery.objects.all()) == ["Lights off", "Lights on"]
+
+
 def test_unknown_event_type_is_accepted_and_kept(post, user, caplog):
     caplog.set_level("INFO", logger="connections.apis")
     response = post("connection/paused", body(user, "paused"))
@@ -252,11 +262,11 @@ def test_the_script_cannot_act_for_another_user(post, user, connect_api):
     assert connect_api.calls("POST", "/run")[0].body["user_id"] == user.public_id
 
 
-def test_oversize_body_is_400_and_records_nothing(post, user, settings):
+def test_oversize_body_is_413_and_records_nothing(post, user, settings):
     settings.API_MAX_BODY_BYTES = 2_000
     payload = fired_body(user, ingredients={"title": "x" * 5_000})
     response = post("trigger_subscription/fired", payload)
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "larger than the 2,000 bytes" in response.json()["errors"][0]["message"]
     assert not WebhookDelivery.objects.exists()
 

@@ -110,7 +110,7 @@ def _batch(bad: dict[str, Any], at: int = 2) -> dict[str, Any]:
         (_batch("switched_on"), "events[2] must be a JSON object"),
         ({"events": []}, "“events” must be a non-empty list"),
         ({"events": {"type": "temperature"}}, "“events” must be a non-empty list"),
-        ({"events": [{"type": "temperature", "value": 20}] * 501}, "at most 500 events; this one has 501"),
+        ({"events": [{"type": "temperature", "value": 20}] * 501}, "at most 500 events go in one request"),
         ({"type": "melt"}, "type: 'melt' is not an event type"),
         ("{not json", "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
@@ -139,7 +139,7 @@ def test_an_oversize_body_is_refused(client: Client, thermostat: Device, setting
 
     response = post(client, key, {"events": [{"type": "temperature", "value": 20}] * 100})
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "larger than the 2,000 bytes" in response.json()["detail"]
     assert reported(thermostat) == 0
 

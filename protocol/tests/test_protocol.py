@@ -117,11 +117,11 @@ def test_bad_trigger_requests_are_clear_400s(ifttt: Any, body: str, fragment: st
     assert fragment in response.json()["errors"][0]["message"]
 
 
-def test_an_oversize_body_is_a_400(ifttt: Any, settings: Any) -> None:
+def test_an_oversize_body_is_a_413(ifttt: Any, settings: Any) -> None:
     settings.API_MAX_BODY_BYTES = 2_000
     body = json.dumps({"triggerFields": {}, "padding": "x" * 5_000})
     response = ifttt.post("/ifttt/v1/triggers/new_device_added", body)
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "larger than" in response.json()["errors"][0]["message"]
 
 

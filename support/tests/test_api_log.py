@@ -128,6 +128,12 @@ def test_one_row_that_cannot_be_written_costs_only_itself(life: Any, caplog: Any
 def test_text_a_database_cannot_store_is_logged_cleaned(client: Client, life: Any) -> None:
     ifttt = IftttClient(client, life.token)
     body = {"trigger_identity": "ti-\x00-\ud800", "triggerFields": {"device": life.lamp.public_id}}
-    ifttt.post("/ifttt/v1/triggers/device_switched_on", body)
+    # Refused (no database could store that identity), and the refusal is logged for support.
+    assert ifttt.post("/ifttt/v1/triggers/device_switched_on", body).status_code == 400
     call = ApiCall.objects.latest("id")
-    assert "\x00" not in call.trigger_identity and call.trigger_identity.startswith("ti-")
+    assert (call.status_code, call.endpoint) == (400, "trigger-poll")
+    assert "NUL character" in call.error_message and "\x00" not in call.error_message
+    # A NUL in the URL is refused before any view, and logged with the URL cleaned.
+    ifttt.delete("/ifttt/v1/triggers/device_switched_on/trigger_identity/ti-%00-x")
+    call = ApiCall.objects.latest("id")
+    assert call.status_code == 400 and call.path.startswith("/ifttt/v1/triggers/") and "\x00" not in call.path
