@@ -285,6 +285,8 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "protocol.oauth.ServiceOAuth2Validator",
     "OAUTH2_BACKEND_CLASS": "protocol.oauth.ServiceOAuthLibCore",
 }
+# A used authorization code's digest is kept this long: presenting it again revokes what it issued.
+OAUTH_SPENT_CODE_RETENTION_DAYS = env.float("OAUTH_SPENT_CODE_RETENTION_DAYS", default=1)
 
 # --- Celery ----------------------------------------------------------------------------------------
 # Unset CELERY_BROKER_URL means "embedded": a filesystem broker under var/, served by the worker
