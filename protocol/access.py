@@ -165,9 +165,7 @@ def oauth_code_tokens_revoke(*, code: str, application: Application) -> int:
     """
     families = [
         family
-        for family in SpentAuthorizationCode.objects.filter(code=code).values_list(
-            "token_family", flat=True
-        )
+        for family in SpentAuthorizationCode.objects.filter(code=code).values_list("token_family", flat=True)
         if family is not None
     ]
     if not families:
