@@ -289,7 +289,9 @@ def token_storage_rounds(
 
     say(f"Tokens at rest: {rounds} interleaved rounds of {runs} runs per step…")
     for round_number in range(rounds + 1):  # round 0 warms up
-        for variant, enter in variants.items():
+        # Alternate which variant goes first, so a drift in the machine's load favours neither.
+        order = list(variants.items())[:: 1 if round_number % 2 else -1]
+        for variant, enter in order:
             with enter():
                 times: dict[str, list[float]] = {step: [] for step in steps}
                 tokens = token(grant_type="authorization_code", code=allow(), redirect_uri=settings.IFTTT_REDIRECT_URI)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.exceptions import FatalClientError
 from oauth2_provider.models import AccessToken, Grant, RefreshToken, get_application_model
@@ -66,10 +67,13 @@ class ServiceOAuth2Validator(OAuth2Validator):
         """
         stored = token_stored(code)
         grant = Grant.objects.select_related("user").filter(code=stored, application=client).first()
-        if grant is None or not Grant.objects.filter(pk=grant.pk).delete()[0]:
+        with transaction.atomic():
+            spent = grant is not None and Grant.objects.filter(pk=grant.pk).delete()[0] > 0
+            if spent:
+                request.spent_code = SpentAuthorizationCode.objects.create(code=stored)
+        if grant is None or not spent:
             self._code_replayed(stored, client)
             return False
-        request.spent_code = SpentAuthorizationCode.objects.create(code=stored)
         # The row is gone; the checks that follow read the grant from here.
         request.grant = grant
         if grant.is_expired():
