@@ -115,7 +115,8 @@ class ServiceOAuth2Validator(OAuth2Validator):
 
     def invalidate_authorization_code(self, client_id: str, code: str, request: Any, *args: Any, **kwargs: Any) -> None:
         # Already spent by validate_code; this only covers a code that never went through it.
-        Grant.objects.filter(code=token_stored(code), application=request.client).delete()
+        if getattr(request, "grant", None) is None:
+            Grant.objects.filter(code=token_stored(code), application=request.client).delete()
 
     def get_authorization_code_scopes(self, client_id: str, code: str, redirect_uri: str, request: Any) -> Any:
         return super().get_authorization_code_scopes(client_id, token_stored(code), redirect_uri, request)
