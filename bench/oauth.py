@@ -10,8 +10,14 @@ timed twice: with the secret under Django's password hasher (PBKDF2, django-oaut
 and under protocol.hashers.ClientSecretHasher (what setup_ifttt stores). Each figure is the median of
 `--runs` runs after a warm-up.
 
+Tokens at rest: the same steps with tokens stored as digests (protocol/tokens.py and the service's
+validator) against the provider's stock validator storing them as given, in interleaved rounds, with
+`GET /ifttt/v1/status` as the floor of each round: the code exchange, a refresh, and what a poll pays
+to authenticate (the bearer lookup alone, and `GET /ifttt/v1/user/info`).
+
     .venv/bin/python bench/oauth.py                          # about two minutes
     .venv/bin/python bench/oauth.py --events 100000 --runs 10  # a quick look
+    .venv/bin/python bench/oauth.py --token-storage-only       # tokens at rest only
 
 Results go to bench/results/oauth-latest.md.
 """
@@ -90,7 +96,11 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--events", type=int, default=1_000_000, help="other users' events (default 1,000,000)")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per step (default 30)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds for tokens at rest (default 7)")
+    parser.add_argument("--token-storage-only", action="store_true", help="only time tokens at rest")
     args = parser.parse_args()
+    if args.token_storage_only:
+        args.events = 0
 
     django_start(
         args.database_url, IFTTT_REALTIME_URL="", IFTTT_CLIENT_SECRET=CLIENT_SECRET, CELERY_TASK_ALWAYS_EAGER="1"
@@ -108,7 +118,7 @@ def main() -> None:
     started = time.perf_counter()
     populate(args.events)
     say(f"  done in {time.perf_counter() - started:.0f} s")
-    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", "--allow-published-passwords", verbosity=0)
     demo = User.objects.get(username="demo")
 
     browser = Client()
@@ -200,10 +210,22 @@ def main() -> None:
             say(f"  revoke: {statistics.median(revoke_times[1:]):.2f} ms")
 
     ifttt_application_ensure()
-    # Before: the provider's default, the slow password hash. After: protocol.hashers.ClientSecretHasher.
-    round_with("the password hasher", list(settings.PASSWORD_HASHERS))
-    round_with("ClientSecretHasher", ["protocol.hashers.ClientSecretHasher", *settings.PASSWORD_HASHERS])
+    if not args.token_storage_only:
+        # Before: the provider's default, the slow password hash. After: protocol.hashers.ClientSecretHasher.
+        round_with("the password hasher", list(settings.PASSWORD_HASHERS))
+        round_with("ClientSecretHasher", ["protocol.hashers.ClientSecretHasher", *settings.PASSWORD_HASHERS])
+    else:
+        consent_page()
+    storage = token_storage_rounds(args.rounds, args.runs, ifttt, service_key, allow, token)
 
+    if args.token_storage_only:
+        report = storage
+        say("")
+        say(report)
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        (RESULTS_DIR / "oauth-tokens-latest.md").write_text(report + "\n")
+        say(f"\nWritten to {(RESULTS_DIR / 'oauth-tokens-latest.md').relative_to(ROOT)}.")
+        return
     baseline = statistics.median(results["GET /ifttt/v1/status (baseline)"])
     lines = [
         f"{args.events:,} other events, {args.runs} runs per step (revocation: {min(args.runs, 10)}), "
@@ -217,12 +239,102 @@ def main() -> None:
         median = statistics.median(ordered)
         p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
         lines.append(f"| {label} | {median:.2f} | {p90:.2f} | {median / baseline:.1f} |")
-    report = "\n".join(lines)
+    report = "\n".join(lines) + "\n\n" + storage
     say("")
     say(report)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "oauth-latest.md").write_text(report + "\n")
     say(f"\nWritten to {(RESULTS_DIR / 'oauth-latest.md').relative_to(ROOT)}.")
+
+
+def token_storage_rounds(
+    rounds: int,
+    runs: int,
+    ifttt: Any,
+    service_key: dict[str, str],
+    allow: Callable[[], str],
+    token: Callable[..., dict[str, Any]],
+) -> str:
+    """Tokens stored as digests against the stock provider storing them as given, interleaved rounds."""
+    from django.conf import settings
+    from django.db.models.signals import post_save, pre_save
+    from django.test.utils import override_settings
+
+    from protocol.auth import access_token_for
+    from protocol.tokens import token_storage_connect
+
+    def stock() -> Any:
+        pre_save.disconnect(dispatch_uid="protocol-token-digest")
+        post_save.disconnect(dispatch_uid="protocol-token-checksum")
+        return override_settings(
+            OAUTH2_PROVIDER={
+                **settings.OAUTH2_PROVIDER,
+                "OAUTH2_VALIDATOR_CLASS": "oauth2_provider.oauth2_validators.OAuth2Validator",
+                "ALWAYS_RELOAD_OAUTHLIB_CORE": True,
+            }
+        )
+
+    def digests() -> Any:
+        token_storage_connect()
+        return override_settings(OAUTH2_PROVIDER={**settings.OAUTH2_PROVIDER, "ALWAYS_RELOAD_OAUTHLIB_CORE": True})
+
+    variants = {"stored as given (stock provider)": stock, "stored as digests": digests}
+    steps = ("status (floor)", "code exchange", "refresh", "bearer lookup (a poll's auth)", "user/info")
+    medians: dict[tuple[str, str], list[float]] = {(v, s): [] for v in variants for s in steps}
+
+    def sample(step: Callable[[], Any]) -> float:
+        started = time.perf_counter()
+        step()
+        return (time.perf_counter() - started) * 1000
+
+    say(f"Tokens at rest: {rounds} interleaved rounds of {runs} runs per step…")
+    for round_number in range(rounds + 1):  # round 0 warms up
+        # Alternate which variant goes first, so a drift in the machine's load favours neither.
+        order = list(variants.items())[:: 1 if round_number % 2 else -1]
+        for variant, enter in order:
+            with enter():
+                times: dict[str, list[float]] = {step: [] for step in steps}
+                tokens = token(grant_type="authorization_code", code=allow(), redirect_uri=settings.IFTTT_REDIRECT_URI)
+                bearer = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}"}
+                for _ in range(runs):
+                    times["status (floor)"].append(sample(lambda: ifttt.get("/ifttt/v1/status", **service_key)))
+                    code = allow()
+                    form = {"grant_type": "authorization_code", "code": code}
+                    times["code exchange"].append(
+                        sample(lambda: token(**form, redirect_uri=settings.IFTTT_REDIRECT_URI))  # noqa: B023
+                    )
+                    times["refresh"].append(
+                        sample(
+                            lambda: tokens.update(  # noqa: B023
+                                token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])  # noqa: B023
+                            )
+                        )
+                    )
+                    bearer["HTTP_AUTHORIZATION"] = f"Bearer {tokens['access_token']}"
+                    assert access_token_for(tokens["access_token"]) is not None
+                    times["bearer lookup (a poll's auth)"].append(
+                        sample(lambda: access_token_for(tokens["access_token"]))  # noqa: B023
+                    )
+                    times["user/info"].append(sample(lambda: ifttt.get("/ifttt/v1/user/info", **bearer)))  # noqa: B023
+            if round_number:
+                for step in steps:
+                    medians[(variant, step)].append(statistics.median(times[step]))
+    token_storage_connect()
+
+    lines = [
+        f"Tokens at rest: {rounds} interleaved rounds × {runs} runs; each cell is the median of the round "
+        "medians (min–max of the round medians), ms, through Django's test client.",
+        "",
+        "| step | " + " | ".join(variants) + " |",
+        "|---|" + "---:|" * len(variants),
+    ]
+    for step in steps:
+        cells = []
+        for variant in variants:
+            values = medians[(variant, step)]
+            cells.append(f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})")
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

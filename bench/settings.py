@@ -7,3 +7,5 @@ ships the bare endpoint. Everything else, middleware included, is exactly what p
 from iftttsvc.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
+# Benchmarks talk plain HTTP on the loopback: production's redirect to HTTPS would answer every call.
+SECURE_SSL_REDIRECT = False

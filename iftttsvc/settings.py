@@ -96,19 +96,39 @@ SESSION_RETENTION_DAYS = env.float("SESSION_RETENTION_DAYS", default=0)
 # API-log rows are written in batches, at most this many seconds after the call (0: each at once).
 API_LOG_FLUSH_SECONDS = env.float("API_LOG_FLUSH_SECONDS", default=1.0)
 
+# --- Security: secrets checked at start-up, HTTPS ---------------------------------------------------
+# Words that mark a value copied from documentation rather than generated.
+_PLACEHOLDER_MARKS = ("changeme", "change-me", "change_me", "example", "insecure", "placeholder", "do-not-use")
+
+
+def _weak_secret(value: str, dev: str, minimum: int) -> str:
+    """Why `value` is no production secret ("" when it will do)."""
+    lowered = value.lower()
+    if not value or value == dev:
+        return "is not set"
+    if len(value) < minimum:
+        return f"is {len(value)} characters long; use at least {minimum} random characters"
+    if len(set(value)) < 8:
+        return "repeats a few characters; use a random value"
+    if lowered.startswith("django-insecure") or any(mark in lowered for mark in _PLACEHOLDER_MARKS):
+        return "looks like a placeholder; use a random value"
+    return ""
+
+
 if not DEBUG:
-    missing = [
-        name
-        for name, value, dev in (
-            ("DJANGO_SECRET_KEY", SECRET_KEY, _DEV_SECRET_KEY),
-            ("IFTTT_SERVICE_KEY", IFTTT_SERVICE_KEY, _DEV_SERVICE_KEY),
-            ("IFTTT_CLIENT_SECRET", IFTTT_CLIENT_SECRET, _DEV_CLIENT_SECRET),
-        )
-        if not value or value == dev
+    # Django's own rule for the secret key (50 characters); IFTTT's keys are long random strings; the
+    # client secret is ours to generate (python -c "import secrets; print(secrets.token_urlsafe(32))").
+    _checked = [
+        ("DJANGO_SECRET_KEY", SECRET_KEY, _DEV_SECRET_KEY, 50),
+        ("IFTTT_SERVICE_KEY", IFTTT_SERVICE_KEY, _DEV_SERVICE_KEY, 20),
+        ("IFTTT_CLIENT_SECRET", IFTTT_CLIENT_SECRET, _DEV_CLIENT_SECRET, 32),
     ]
-    if missing:
+    if IFTTT_STAGING_SERVICE_KEY:
+        _checked.append(("IFTTT_STAGING_SERVICE_KEY", IFTTT_STAGING_SERVICE_KEY, _DEV_SERVICE_KEY, 20))
+    _weak = [f"{name} {why}" for name, value, dev, minimum in _checked if (why := _weak_secret(value, dev, minimum))]
+    if _weak:
         raise ImproperlyConfigured(
-            f"DJANGO_DEBUG is off, so {', '.join(missing)} must be set to real secrets (see .env.example)."
+            "DJANGO_DEBUG is off, so real secrets are required (see .env.example): " + "; ".join(_weak) + "."
         )
 
 # --- Django ----------------------------------------------------------------------------------------
@@ -242,6 +262,16 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Production is HTTPS only (IFTTT requires it): plain HTTP is redirected, except the probes and the
+# scraper that call the service directly, and browsers are told to use HTTPS (HSTS) for a year.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Asking browsers to preload the domain is its owner's decision, so it is off unless set; `check
+# --deploy` would otherwise flag it on every run.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 # --- REST framework and OpenAPI --------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -296,6 +326,8 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "protocol.oauth.ServiceOAuth2Validator",
     "OAUTH2_BACKEND_CLASS": "protocol.oauth.ServiceOAuthLibCore",
 }
+# A used authorization code's digest is kept this long: presenting it again revokes what it issued.
+OAUTH_SPENT_CODE_RETENTION_DAYS = env.float("OAUTH_SPENT_CODE_RETENTION_DAYS", default=1)
 
 # --- Celery ----------------------------------------------------------------------------------------
 # Unset CELERY_BROKER_URL means "embedded": a filesystem broker under var/, served by the worker
@@ -384,6 +416,8 @@ HEALTH_RETRY_AFTER_SECONDS = env.int("HEALTH_RETRY_AFTER_SECONDS", default=10)
 # scraper then sends as a bearer token.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if not DEBUG and METRICS_TOKEN and (_why := _weak_secret(METRICS_TOKEN, "", 20)):
+    raise ImproperlyConfigured(f"DJANGO_DEBUG is off, so real secrets are required: METRICS_TOKEN {_why}.")
 # Error reporting (Sentry or a compatible service) when a DSN is set; tokens, keys and bodies are scrubbed.
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")

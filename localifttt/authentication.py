@@ -59,9 +59,6 @@ class AuthChecks:
             tokens = self._tokens(answer)
         with self._check("the access token works on user/info"):
             expect_status(self._user_info(need(tokens, "no token")["access_token"]), 200)
-        with self._check("a used code cannot be exchanged again"):
-            answer = self._token(grant_type="authorization_code", code=need(code, "no code"))
-            expect_status(answer, 400, 401)
         with self._check("a wrong client secret is refused"):
             answer = token_request(
                 self.api,
@@ -101,6 +98,10 @@ class AuthChecks:
             expect_status(answer, 200)
         with self._check("a revoked token gets 401 from user/info"):
             errors_of(self._user_info(need(latest, "no token")), 401)
+        # Last: presenting a used code again may revoke what it issued (RFC 6749 §4.1.2).
+        with self._check("a used code cannot be exchanged again"):
+            answer = self._token(grant_type="authorization_code", code=need(code, "no code"))
+            expect_status(answer, 400, 401)
 
     # --- helpers ----------------------------------------------------------------------------------
     def _check(self, name: str) -> Any:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +14,11 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 
+from core import metrics
+
 from .hashers import ClientSecretHasher
-from .models import DisconnectedBy
+from .models import DisconnectedBy, SpentAuthorizationCode
+from .tokens import token_digest, token_stored
 
 IFTTT_APPLICATION_NAME = "IFTTT"
 
@@ -69,32 +72,45 @@ def _secret_matches(application: Application, secret: str) -> bool:
 
 
 def ifttt_token_issue(*, user: Any) -> AccessToken:
-    """A fresh access/refresh token pair for IFTTT on behalf of `user` (used by test/setup)."""
+    """A fresh access/refresh token pair for IFTTT on behalf of `user` (used by test/setup).
+
+    The rows hold digests (protocol/tokens.py); the returned instance carries the bearer string in
+    `token`, the one moment it is known. Saving the instance again stores the digest again.
+    """
     application = ifttt_application_ensure()
     oauth = settings.OAUTH2_PROVIDER
+    raw = secrets.token_urlsafe(32)
     access = AccessToken.objects.create(
         user=user,
         application=application,
-        token=secrets.token_urlsafe(32),
+        token=raw,
         expires=timezone.now() + timedelta(seconds=oauth["ACCESS_TOKEN_EXPIRE_SECONDS"]),
         scope="ifttt",
     )
     RefreshToken.objects.create(
-        user=user, application=application, token=secrets.token_urlsafe(32), access_token=access
+        user=user,
+        application=application,
+        token=secrets.token_urlsafe(32),
+        access_token=access,
+        token_family=uuid.uuid4(),
     )
+    metrics.oauth_tokens.labels("issued").inc()
+    access.token = raw
     return access
 
 
-def ifttt_token_get_or_issue(*, user: Any) -> AccessToken:
-    """A live IFTTT token for `user`: the newest one if any, else a fresh pair."""
-    token = (
-        AccessToken.objects.filter(
-            user=user, application__client_id=settings.IFTTT_CLIENT_ID, expires__gt=timezone.now()
-        )
-        .order_by("-id")
-        .first()
+def ifttt_test_token_issue(*, user: Any) -> AccessToken:
+    """A fresh IFTTT token for the endpoint-test account, whose tokens from earlier days are removed.
+
+    Only digests are stored, so an earlier token cannot be handed out again; a test run lasts minutes,
+    so the tokens of earlier runs (older than a day) go, and concurrent runs keep theirs.
+    """
+    day_ago = timezone.now() - timedelta(days=1)
+    _tokens_delete(
+        access_tokens=AccessToken.objects.filter(user=user, created__lt=day_ago),
+        refresh_tokens=RefreshToken.objects.filter(user=user, created__lt=day_ago),
     )
-    return token or ifttt_token_issue(user=user)
+    return ifttt_token_issue(user=user)
 
 
 def _tokens_delete(*, access_tokens: QuerySet[AccessToken], refresh_tokens: QuerySet[RefreshToken]) -> int:
@@ -117,15 +133,14 @@ def oauth_token_revoke(*, token: str, application: Application) -> int:
     A token of another application, or an unknown one, is left alone (RFC 7009 answers 200 either
     way). Returns the number of tokens removed.
     """
-    checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-    access = AccessToken.objects.filter(token_checksum=checksum, application=application).first()
+    access = AccessToken.objects.filter(token_checksum=token_digest(token), application=application).first()
     if access is not None:
         refresh = (
             RefreshToken.objects.filter(access_token=access).first()
             or RefreshToken.objects.filter(pk=access.source_refresh_token_id).first()
         )
     else:
-        refresh = RefreshToken.objects.filter(token=token, application=application).first()
+        refresh = RefreshToken.objects.filter(token=token_stored(token), application=application).first()
     if access is None and refresh is None:
         return 0
     refresh_tokens = RefreshToken.objects.none()
@@ -137,7 +152,29 @@ def oauth_token_revoke(*, token: str, application: Application) -> int:
             else RefreshToken.objects.filter(pk=refresh.pk)
         )
     access_tokens = AccessToken.objects.filter(pk=access.pk) if access else AccessToken.objects.none()
+    metrics.oauth_tokens.labels("revoked").inc()
     return _tokens_delete(access_tokens=access_tokens, refresh_tokens=refresh_tokens)
+
+
+@transaction.atomic
+def oauth_code_tokens_revoke(*, code: str, application: Application) -> int:
+    """Revoke every token issued through the authorization code stored as `code` (a digest).
+
+    A code presented twice may have been stolen (RFC 6749 §4.1.2): whatever its first exchange
+    started, every generation of that grant's tokens, stops working.
+    """
+    families = [
+        family
+        for family in SpentAuthorizationCode.objects.filter(code=code).values_list("token_family", flat=True)
+        if family is not None
+    ]
+    if not families:
+        return 0
+    metrics.oauth_tokens.labels("revoked").inc()
+    return _tokens_delete(
+        access_tokens=AccessToken.objects.none(),
+        refresh_tokens=RefreshToken.objects.filter(application=application, token_family__in=families),
+    )
 
 
 @transaction.atomic
@@ -154,6 +191,7 @@ def ifttt_access_revoke(*, user: Any, by: str = DisconnectedBy.USER) -> int:
     user.ifttt_disconnected_at = timezone.now()
     user.ifttt_disconnected_by = by
     user.save(update_fields=["ifttt_disconnected_at", "ifttt_disconnected_by"])
+    metrics.oauth_tokens.labels("revoked").inc()
     return _tokens_delete(
         access_tokens=AccessToken.objects.filter(user=user, application=application),
         refresh_tokens=RefreshToken.objects.filter(user=user, application=application),

@@ -15,3 +15,7 @@ class ProtocolConfig(AppConfig):
         from .registry import registry
 
         registry.autodiscover()
+        # OAuth tokens and codes are stored as digests, whoever saves them (see protocol/tokens.py).
+        from .tokens import token_storage_connect
+
+        token_storage_connect()

@@ -94,3 +94,21 @@ class ApiCallSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} · {self.endpoint} {self.slug} · {self.calls} call(s), {self.failures} failed"
+
+
+class SpentAuthorizationCode(models.Model):
+    """An authorization code that has been presented at the token endpoint, kept as a digest.
+
+    A code is good for one exchange. When it is presented again, the tokens its first exchange issued
+    are revoked (RFC 6749 §4.1.2): the second presenter may be whoever stole it.
+    """
+
+    # `sha256$<digest>` of the code, as protocol.tokens stores it (codes are unique across clients).
+    code = models.CharField(max_length=80, db_index=True)
+    # The refresh-token family (django-oauth-toolkit's `token_family`) the exchange started; null when
+    # the exchange failed (a wrong code_verifier, a wrong redirect URI) and issued nothing.
+    token_family = models.UUIDField(null=True, blank=True)
+    spent_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"code …{self.code[-6:]} spent {self.spent_at:%Y-%m-%d %H:%M}"

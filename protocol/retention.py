@@ -8,7 +8,7 @@ from core.retention import history, kept
 from devices.models import DeviceEvent
 
 from .api_log import api_log_prune
-from .models import ApiCall, ApiCallSummary
+from .models import ApiCall, ApiCallSummary, SpentAuthorizationCode
 
 
 def _oauth_expired_prune(batch: int) -> int:
@@ -37,6 +37,12 @@ kept(
 )
 history(RefreshToken, why="pruned with access tokens (above) and by the daily rotated-token prune")
 history(Grant, why="authorization codes expire in minutes; pruned with access tokens (above)")
+kept(
+    SpentAuthorizationCode,
+    by="spent_at",
+    setting="OAUTH_SPENT_CODE_RETENTION_DAYS",
+    why="digests of used authorization codes, so a replayed code revokes what it issued",
+)
 history(IDToken, why="not issued (IFTTT does not use OpenID Connect)")
 history(Application, why="configuration: IFTTT's OAuth client")
 kept(

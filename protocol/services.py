@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from protocol.access import ifttt_token_get_or_issue
+from protocol.access import ifttt_test_token_issue
 
 from .fixtures import EndpointTestsFixture, endpoint_tests_fixture_prepare
 from .registry import registry
@@ -36,8 +36,9 @@ def endpoint_tests_samples(fixture: EndpointTestsFixture) -> dict[str, Any]:
 def endpoint_tests_prepare() -> dict[str, Any]:
     """Create or refresh the isolated test user, and return a token for it and the samples.
 
-    Calling it again is harmless: the fixture is reset, not duplicated, and its token is reused.
+    Calling it again is harmless: the fixture is reset, not duplicated. Each call answers a fresh token
+    (only digests are stored, so an earlier one cannot be read back); earlier ones keep working for a day.
     """
     fixture = endpoint_tests_fixture_prepare()
-    token = ifttt_token_get_or_issue(user=fixture.user)
+    token = ifttt_test_token_issue(user=fixture.user)
     return {"accessToken": token.token, "samples": endpoint_tests_samples(fixture)}

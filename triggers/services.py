@@ -18,7 +18,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.db import ASYNC_COMMIT_FROM, async_commit_available
-from core.errors import NotFound
 from devices.models import DeviceEvent
 from protocol.registry import Fields, TriggerSpec, registry
 
@@ -91,13 +90,17 @@ def trigger_identity_record(
 ) -> TriggerIdentity | None:
     """Record a poll of `identity`: create it on first sight (with its feed), else mark it polled.
 
-    A poll of a tombstoned identity means an Applet uses it again, so it is revived.
+    A poll of a tombstoned identity means an Applet uses it again, so it is revived. An identity
+    belongs to the user who first polled it: another user's poll with it changes nothing and is
+    answered like a poll without one (None), so it learns nothing about the identity either.
     """
     if not identity:
         return None
     now = timezone.now()
     fields = dict(fields)
     current = TriggerIdentity.objects.filter(identity=identity).first()
+    if current is not None and current.user_id != user.pk:
+        return None
     if current is not None and current.is_live and current.user_id == user.pk and current.fields == fields:
         TriggerIdentity.objects.filter(pk=current.pk).update(last_polled_at=now)
         current.last_polled_at = now
@@ -108,14 +111,15 @@ def trigger_identity_record(
             defaults={"user": user, "trigger_slug": spec.slug, "fields": fields, "last_polled_at": now},
         )
         if not created:
-            # Revived, or (should IFTTT ever reuse an identity) re-pointed: rebuild its feed.
+            if current.user_id != user.pk:
+                return None  # first polled by another user a moment ago
+            # Revived, or re-pointed at other fields: rebuild its feed.
             current.feed.all().delete()
-            current.user = user
             current.trigger_slug = spec.slug
             current.fields = fields
             current.deleted_at = None
             current.last_polled_at = now
-            current.save(update_fields=["user", "trigger_slug", "fields", "deleted_at", "last_polled_at"])
+            current.save(update_fields=["trigger_slug", "fields", "deleted_at", "last_polled_at"])
         _feed_backfill(current, spec)
     return current
 
@@ -123,13 +127,12 @@ def trigger_identity_record(
 def trigger_identity_delete(*, user: Any, identity: str) -> TriggerIdentity | None:
     """Tombstone `identity`: it is never notified again and its feed is dropped.
 
-    An unknown identity is fine (IFTTT may delete one it never polled); another user's is refused.
+    An unknown identity is fine (IFTTT may delete one it never polled). Another user's is left alone
+    and answered exactly like an unknown one, so the answer does not tell that it exists.
     """
-    current = TriggerIdentity.objects.filter(identity=identity).first()
+    current = TriggerIdentity.objects.filter(identity=identity, user=user).first()
     if current is None:
         return None
-    if current.user_id != user.pk:
-        raise NotFound("That trigger identity belongs to another account; nothing was deleted.")
     with transaction.atomic():
         if current.deleted_at is None:
             current.deleted_at = timezone.now()

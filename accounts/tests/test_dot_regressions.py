@@ -13,6 +13,7 @@ from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from accounts.views import AuthorizationView
 from protocol.access import ifttt_access_revoke, ifttt_token_issue
+from protocol.tokens import token_digest, token_stored
 
 from .conftest import TokenEndpoint, body, code_for
 
@@ -27,14 +28,14 @@ def _connect(signed_in: Any, token_endpoint: TokenEndpoint) -> dict[str, Any]:
 def test_access_tokens_do_not_expire_by_time(signed_in: Any, token_endpoint: TokenEndpoint) -> None:
     tokens = _connect(signed_in, token_endpoint)
     assert tokens["expires_in"] >= 99 * 365 * 24 * 3600
-    stored = AccessToken.objects.get(token=tokens["access_token"])
+    stored = AccessToken.objects.get(token_checksum=token_digest(tokens["access_token"]))
     assert stored.expires > timezone.now() + timedelta(days=99 * 365)
 
 
 def test_refresh_tokens_do_not_expire_by_time(signed_in: Any, token_endpoint: TokenEndpoint) -> None:
     tokens = _connect(signed_in, token_endpoint)
     ten_years_ago = timezone.now() - timedelta(days=3650)
-    RefreshToken.objects.filter(token=tokens["refresh_token"]).update(created=ten_years_ago)
+    RefreshToken.objects.filter(token=token_stored(tokens["refresh_token"])).update(created=ten_years_ago)
     assert token_endpoint.refresh(tokens["refresh_token"]).status_code == 200
 
 
@@ -45,7 +46,7 @@ def test_refresh_rotates_both_tokens(signed_in: Any, token_endpoint: TokenEndpoi
     # IFTTT only refreshes after a 401, so retiring the old access token at once costs nothing.
     assert token_endpoint.user_info(tokens["access_token"]).status_code == 401
     assert token_endpoint.user_info(refreshed["access_token"]).status_code == 200
-    old = RefreshToken.objects.get(token=tokens["refresh_token"])
+    old = RefreshToken.objects.get(token=token_stored(tokens["refresh_token"]))
     assert old.revoked is not None
 
 
@@ -55,23 +56,27 @@ def test_old_refresh_token_works_within_the_grace_period_and_not_after(
     tokens = _connect(signed_in, token_endpoint)
     refreshed = body(token_endpoint.refresh(tokens["refresh_token"]))
 
-    # Just inside the grace period, the old refresh token still answers, with the same new pair.
+    # Just inside the grace period, the old refresh token still answers (IFTTT lost the first answer).
+    # Only digests are stored, so the first pair cannot be repeated: the retry gets a fresh pair of
+    # the same grant, and the first one keeps working too.
     grace = settings.OAUTH2_PROVIDER["REFRESH_TOKEN_GRACE_PERIOD_SECONDS"]
     assert grace >= 24 * 3600
     almost = timezone.now() - timedelta(seconds=grace - 60)
-    RefreshToken.objects.filter(token=tokens["refresh_token"]).update(revoked=almost)
+    RefreshToken.objects.filter(token=token_stored(tokens["refresh_token"])).update(revoked=almost)
     retried = token_endpoint.refresh(tokens["refresh_token"])
     assert retried.status_code == 200
-    assert body(retried)["access_token"] == refreshed["access_token"]
+    current = body(retried)
+    assert token_endpoint.user_info(current["access_token"]).status_code == 200
+    assert token_endpoint.user_info(refreshed["access_token"]).status_code == 200
 
     # Past it, the old one is refused, and the current pair keeps working.
     expired = timezone.now() - timedelta(seconds=grace + 60)
-    RefreshToken.objects.filter(token=tokens["refresh_token"]).update(revoked=expired)
+    RefreshToken.objects.filter(token=token_stored(tokens["refresh_token"])).update(revoked=expired)
     late = token_endpoint.refresh(tokens["refresh_token"])
     assert late.status_code == 400
     assert body(late)["error"] == "invalid_grant"
-    assert token_endpoint.user_info(refreshed["access_token"]).status_code == 200
-    assert token_endpoint.refresh(refreshed["refresh_token"]).status_code == 200
+    assert token_endpoint.user_info(current["access_token"]).status_code == 200
+    assert token_endpoint.refresh(current["refresh_token"]).status_code == 200
 
 
 def test_revoking_a_refresh_token_ends_the_grant_despite_the_grace_period(
@@ -226,10 +231,10 @@ def test_rotated_refresh_tokens_are_pruned_after_the_grace_period(
     second = body(token_endpoint.refresh(first["refresh_token"]))
     grace = settings.OAUTH2_PROVIDER["REFRESH_TOKEN_GRACE_PERIOD_SECONDS"]
     # The first rotated-out token is past its grace period; the second is still inside it.
-    RefreshToken.objects.filter(token=tokens["refresh_token"]).update(
+    RefreshToken.objects.filter(token=token_stored(tokens["refresh_token"])).update(
         revoked=timezone.now() - timedelta(seconds=grace + 60)
     )
     assert oauth_rotated_tokens_prune() == 1
-    assert not RefreshToken.objects.filter(token=tokens["refresh_token"]).exists()
+    assert not RefreshToken.objects.filter(token=token_stored(tokens["refresh_token"])).exists()
     assert token_endpoint.refresh(first["refresh_token"]).status_code == 200  # still within its grace
     assert token_endpoint.user_info(second["access_token"]).status_code == 200

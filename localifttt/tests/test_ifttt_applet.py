@@ -223,7 +223,7 @@ def test_the_recipes_are_listed_one_a_line() -> None:
 def test_recipes_with_queries_and_a_filter_run_end_to_end_on_the_tester_account() -> None:
     # Every recipe runs in CI against `make run` and its worker (.ci/run); here, those with queries.
     ifttt_application_ensure()
-    call_command("seed_demo", "--days", "1", stdout=StringIO())
+    call_command("seed_demo", "--days", "1", "--allow-published-passwords", stdout=StringIO())
     out = StringIO()
     with service_in_thread(port=free_port()) as url:
         call_command(

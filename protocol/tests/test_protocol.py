@@ -93,7 +93,9 @@ def test_user_info_without_a_valid_token(ifttt: Any) -> None:
 def test_a_token_without_the_ifttt_scope_is_refused(ifttt: Any) -> None:
     from oauth2_provider.models import AccessToken
 
-    AccessToken.objects.filter(token=ifttt.token).update(scope="read")
+    from protocol.tokens import token_digest
+
+    AccessToken.objects.filter(token_checksum=token_digest(ifttt.token)).update(scope="read")
     assert ifttt.get("/ifttt/v1/user/info").status_code == 401
 
 
@@ -196,7 +198,8 @@ def test_another_users_identity_cannot_be_deleted(ifttt: Any, setup_data: dict[s
     other = make_user("carol")
     TriggerIdentity.objects.create(identity="carols", user=other, trigger_slug="new_device_added")
     response = ifttt.delete("/ifttt/v1/triggers/new_device_added/trigger_identity/carols")
-    assert response.status_code == 404
+    # Answered as for an identity nobody used, so the answer does not confirm that it exists.
+    assert response.status_code == 200
     assert TriggerIdentity.objects.get(identity="carols").deleted_at is None
 
 

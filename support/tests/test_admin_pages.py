@@ -12,6 +12,7 @@ from oauth2_provider.models import AccessToken, Application
 
 from devices.services import device_api_key_issue
 from protocol.models import ApiCall
+from protocol.tokens import token_digest
 
 APPS = ("accounts", "devices", "triggers", "actions", "iftttsvc", "oauth2_provider", "support", "admin")
 MODELS = sorted(
@@ -95,7 +96,7 @@ def test_no_secret_is_shown(support_client: Client, life: Any) -> None:
     assert key not in device_page
     assert life.lamp.api_key_hash not in device_page
     assert key[:10] in device_page  # the prefix tells keys apart
-    token = AccessToken.objects.get(token=life.token)
+    token = AccessToken.objects.get(token_checksum=token_digest(life.token))
     for url in (
         reverse("admin:support_iftttaccesstoken_changelist"),
         reverse("admin:support_iftttaccesstoken_change", args=[token.pk]),

@@ -93,4 +93,6 @@ def test_a_changed_identity_takes_the_full_path(ifttt: Any, setup_data: dict[str
 def ifttt_user(ifttt: Any) -> Any:
     from oauth2_provider.models import AccessToken
 
-    return AccessToken.objects.get(token=ifttt.token).user
+    from protocol.tokens import token_digest
+
+    return AccessToken.objects.get(token_checksum=token_digest(ifttt.token)).user

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,7 +18,7 @@ from devices.models import DeviceKind, EventSource, EventType
 from devices.services import NewEvent, device_create, device_events_record
 
 DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo credential, DEBUG only
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo credential, DEBUG only unless asked
 TESTER_USERNAME = "tester"
 TESTER_PASSWORD = "tester-password"  # noqa: S105 - a published demo credential; set --tester-password elsewhere
 SUPPORT_USERNAME = "admin"
@@ -90,8 +90,27 @@ class Command(BaseCommand):
             default=TESTER_PASSWORD,
             help="The tester account's password (default: %(default)s; change it where testers sign in).",
         )
+        parser.add_argument(
+            "--allow-published-passwords",
+            action="store_true",
+            help="Create the accounts with the published passwords even with DJANGO_DEBUG off.",
+        )
 
-    def handle(self, *args: Any, days: int, reset: bool, tester_password: str, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        days: int,
+        reset: bool,
+        tester_password: str,
+        allow_published_passwords: bool = False,
+        **options: Any,
+    ) -> None:
+        if not settings.DEBUG and not allow_published_passwords:
+            # demo / demo-password is printed in the README: on a public server anyone could sign in.
+            raise CommandError(
+                f"DJANGO_DEBUG is off: seed_demo would create {DEMO_USERNAME} / {DEMO_PASSWORD}, a published "
+                "password, on this server. Pass --allow-published-passwords if that is really wanted."
+            )
         if reset:
             User.objects.filter(username__in=(DEMO_USERNAME, TESTER_USERNAME)).delete()
         if settings.DEBUG and not User.objects.filter(username=SUPPORT_USERNAME).exists():
