@@ -1,0 +1,107 @@
+"""The poll's hot path has two forms: one PostgreSQL statement, and the ORM (SQLite). Both must give
+the same answer for the same data, including every way a token or an identity can be refused.
+
+`make test` runs this file on PostgreSQL too whenever PostgreSQL is reachable."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from oauth2_provider.models import AccessToken
+
+from devices.models import DeviceKind, EventSource, EventType
+from devices.services import NewEvent, device_create, device_events_record
+from protocol.auth import _access_token_orm, _access_token_postgresql, token_checksum
+from protocol.registry import registry
+from triggers.models import TriggerIdentity
+from triggers.services import PollRead, _poll_read_orm, _poll_read_postgresql, trigger_identity_record
+
+
+def _token(user: Any, raw: str, *, scope: str = "ifttt", expires_in: timedelta = timedelta(hours=1)) -> str:
+    AccessToken.objects.create(user=user, token=raw, scope=scope, expires=timezone.now() + expires_in)
+    return token_checksum(raw)
+
+
+def _shape(read: PollRead | None) -> Any:
+    if read is None:
+        return None
+    identity = read.identity
+    described = None
+    if identity is not None:
+        described = (identity.pk, identity.identity, identity.trigger_slug, identity.fields, identity.feed_complete)
+    return (read.token, described, [tuple(row) for row in read.rows])
+
+
+@pytest.fixture
+def world(make_user: Any) -> dict[str, Any]:
+    alice, bob, gone = make_user("alice"), make_user("bob"), make_user("gone", is_active=False)
+    lamp = device_create(owner=alice, name="Hall lamp", kind=DeviceKind.LIGHT, room="Hall")
+    other = device_create(owner=bob, name="Bob's lamp", kind=DeviceKind.LIGHT, room="Den")
+    spec = registry.triggers["device_switched_on"]
+    for owner, device, identity in ((alice, lamp, "alice-lamp"), (bob, other, "bob-lamp")):
+        trigger_identity_record(identity=identity, user=owner, spec=spec, fields={"device": device.public_id})
+    start = timezone.now() - timedelta(days=3)
+    history = [
+        NewEvent(type=t, occurred_at=start + timedelta(minutes=i))
+        for i, t in enumerate([EventType.SWITCHED_ON, EventType.SWITCHED_OFF] * 30)
+    ]
+    device_events_record(device=lamp, events=history, source=EventSource.DEVICE)
+    trigger_identity_record(identity="deleted", user=alice, spec=spec, fields={"device": lamp.public_id})
+    TriggerIdentity.objects.filter(identity="deleted").update(deleted_at=timezone.now())
+    return {
+        "alice": _token(alice, "alice-token", scope="read ifttt"),
+        "expired": _token(alice, "expired-token", expires_in=-timedelta(seconds=1)),
+        "wrong_scope": _token(alice, "read-token", scope="read"),
+        "inactive": _token(gone, "gone-token"),
+        "unknown": token_checksum("never-issued"),
+    }
+
+
+TOKENS = ["alice", "expired", "wrong_scope", "inactive", "unknown"]
+
+
+@pytest.mark.parametrize("token", TOKENS)
+@pytest.mark.parametrize("identity", ["alice-lamp", "bob-lamp", "deleted", "never-polled"])
+@pytest.mark.parametrize("limit", [0, 5, 50])
+def test_the_poll_statement_and_the_orm_agree(
+    world: dict[str, Any], token: str, identity: str, limit: int, require_postgres: None
+) -> None:
+    now = timezone.now()
+    arguments = {"checksum": world[token], "identity": identity, "limit": limit, "now": now}
+    statement, orm = _poll_read_postgresql(**arguments), _poll_read_orm(**arguments)
+    assert _shape(statement) == _shape(orm)
+    if token == "alice" and identity == "alice-lamp":
+        assert statement is not None and len(statement.rows) == min(limit, 30)
+        assert TriggerIdentity.objects.get(identity=identity).last_polled_at == now
+    elif token != "alice":
+        assert statement is None
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_the_token_statement_and_the_orm_agree(world: dict[str, Any], token: str, require_postgres: None) -> None:
+    now = timezone.now()
+    statement, orm = _access_token_postgresql(world[token], now), _access_token_orm(world[token], now)
+    if token == "alice":
+        assert statement is not None and orm is not None
+        assert statement[1] == orm[1]
+        user_fields = [f.attname for f in type(orm[0])._meta.concrete_fields]
+        assert [getattr(statement[0], f) for f in user_fields] == [getattr(orm[0], f) for f in user_fields]
+    else:
+        assert statement is None and orm is None
+
+
+def test_the_orm_form_refuses_what_the_statement_refuses(world: dict[str, Any]) -> None:
+    """On any database: only a live `ifttt` token of an active user reads a feed, and only its own."""
+    now = timezone.now()
+    read = _poll_read_orm(checksum=world["alice"], identity="alice-lamp", limit=50, now=now)
+    assert read is not None and read.identity is not None and len(read.rows) == 30
+    newest = [row[3] for row in read.rows]
+    assert newest == sorted(newest, reverse=True)
+    assert _poll_read_orm(checksum=world["alice"], identity="bob-lamp", limit=50, now=now) == PollRead(
+        read.token, None, []
+    )
+    for refused in ("expired", "wrong_scope", "inactive", "unknown"):
+        assert _poll_read_orm(checksum=world[refused], identity="alice-lamp", limit=50, now=now) is None
