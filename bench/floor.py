@@ -6,7 +6,7 @@
   checksum, the identity's `UPDATE … RETURNING`, the feed), each with psycopg2 on one connection
   per process, then the catalog's own render functions and the service's JSON encoder.
 - `POST /_floor1/triggers/<slug>`: the same, with the one statement the poll makes now
-  (triggers.services.trigger_poll_fast).
+  (triggers.services.trigger_poll_fast), prepared once per connection as the poll prepares it.
 
 Both answer exactly what the poll answers for a known identity (bench/poll.py checks the bytes
 before measuring), and nothing else: no middleware, no URL resolution, no DRF, no API log, no error
@@ -30,7 +30,7 @@ from protocol.auth import live_token_sql, token_checksum
 from protocol.registry import registry
 from triggers.models import TriggerIdentity
 from triggers.selectors import _feed_sql, feed_events, trigger_item
-from triggers.services import _poll_sql
+from triggers.services import POLL_STATEMENT_ASYNC, poll_statements_prepare
 
 THREE, ONE = "/_floor/triggers/", "/_floor1/triggers/"
 _JSON = [("Content-Type", "application/json; charset=utf-8")]
@@ -41,6 +41,9 @@ def _cursor() -> Any:
     if not _connection:
         connection = psycopg2.connect(os.environ["DATABASE_URL"])
         connection.autocommit = True  # each statement its own transaction, as Django runs them
+        with connection.cursor() as cursor:
+            for prepare in poll_statements_prepare():  # the poll prepares its statement too
+                cursor.execute(prepare)
         _connection.append(connection)
     return _connection[0].cursor()
 
@@ -71,7 +74,7 @@ def _three(checksum: str, identity: str, limit: int, now: datetime) -> tuple[Any
 
 def _one(checksum: str, identity: str, limit: int, now: datetime) -> tuple[Any, list[Any]] | int:
     with _cursor() as cursor:
-        cursor.execute(_poll_sql().format(async_commit=f", {ASYNC_COMMIT_FROM}"), [checksum, now, now, identity, limit])
+        cursor.execute(f"EXECUTE {POLL_STATEMENT_ASYNC} (%s, %s, %s, %s, %s)", [checksum, now, now, identity, limit])
         rows = cursor.fetchall()
     if not rows:
         return 401

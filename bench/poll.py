@@ -966,7 +966,7 @@ _SQL_TABLE = re.compile(r'^(?:(SELECT|DELETE)\b.*?\bFROM|(INSERT) INTO|(UPDATE))
 
 def _query_label(sql: str) -> str:
     """`SELECT devices_device`, `UPDATE triggers_triggeridentity`, …; other statements by their first words."""
-    if sql.lstrip().startswith("WITH token AS"):
+    if sql.lstrip().startswith(("WITH token AS", "EXECUTE trigger_poll")):
         return "the poll's statement (token, identity, feed)"
     match = _SQL_TABLE.match(sql.lstrip())
     if match is None:
@@ -1013,7 +1013,9 @@ def breakdown(env: dict[str, str], targets: list[Target], requests: int) -> dict
             return execute(sql, params, many, context)
         finally:
             queries[current[0]].setdefault(_query_label(sql), []).append(time.perf_counter() - started)
-            if "triggers_triggerfeeditem" in sql and sql.lstrip().startswith(("SELECT", "WITH")):
+            if sql.startswith("EXECUTE trigger_poll") or (
+                "triggers_triggerfeeditem" in sql and sql.lstrip().startswith(("SELECT", "WITH"))
+            ):
                 feed_reads.append((sql, params))
 
     from bench.floor import application as with_floor

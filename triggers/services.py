@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -224,10 +225,38 @@ def _poll_sql() -> str:
     )
 
 
+# Connections on which the poll's statement is prepared (a reconnect is a new connection object).
+_prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
+POLL_STATEMENT, POLL_STATEMENT_ASYNC = "trigger_poll", "trigger_poll_async"
+
+
+@cache
+def poll_statements_prepare() -> list[str]:
+    """PREPARE for the poll's statement, committing as usual and without waiting for the disk."""
+    prepares = []
+    for name, async_commit in ((POLL_STATEMENT, ""), (POLL_STATEMENT_ASYNC, f", {ASYNC_COMMIT_FROM}")):
+        parts = _poll_sql().format(async_commit=async_commit).split("%s")
+        numbered = "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+        prepares.append(f"PREPARE {name} AS {numbered}")
+    return prepares
+
+
+def _poll_execute(cursor: Any, params: list[Any]) -> None:
+    """Run the poll's statement as a prepared statement: planning it was 0.44 ms of the database's ~1 ms
+    per poll (EXPLAIN ANALYZE at 1 M events); prepared once per connection, it is planned once.
+    (A pooler in transaction mode in front of PostgreSQL would need this turned into a plain execute.)"""
+    raw = connection.connection
+    if raw not in _prepared_on:
+        for prepare in poll_statements_prepare():
+            cursor.execute(prepare)
+        _prepared_on.add(raw)
+    name = POLL_STATEMENT_ASYNC if async_commit_available() else POLL_STATEMENT
+    cursor.execute(f"EXECUTE {name} (%s, %s, %s, %s, %s)", params)
+
+
 def _poll_read_postgresql(*, checksum: str, identity: str, limit: int, now: datetime) -> PollRead | None:
-    async_commit = f", {ASYNC_COMMIT_FROM}" if async_commit_available() else ""
     with connection.cursor() as cursor:
-        cursor.execute(_poll_sql().format(async_commit=async_commit), [checksum, now, now, identity, limit])
+        _poll_execute(cursor, [checksum, now, now, identity, limit])
         rows = cursor.fetchall()
     if not rows:
         return None
