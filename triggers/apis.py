@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.errors import BadRequest
+from core.errors import BadRequest, ServiceError
 from protocol.apis import UserApi, body_fields, body_limit, lookup, lookup_field, options_response
 from protocol.auth import bearer_from_headers, bearer_user, token_checksum
+from protocol.middleware import api_log_note
 from protocol.registry import TriggerSpec, registry
 
 from .selectors import feed_events, history_events, trigger_events_list, trigger_item
@@ -24,16 +29,7 @@ def _trigger(slug: str) -> TriggerSpec:
 
 
 class TriggerPollApi(UserApi):
-    def perform_authentication(self, request: Request) -> None:
-        # A poll of a known identity authenticates in the statement that does its work (`_fast`);
-        # every other poll authenticates first thing in `post`, as every other endpoint does.
-        pass
-
     def post(self, request: Request, slug: str) -> Response:
-        fast = self._fast(request, slug)
-        if fast is not None:
-            return fast
-        _ = request.user  # the ordinary path: a refused token answers 401 before anything else is looked at
         spec = _trigger(slug)
         fields = body_fields(request, "triggerFields", required=bool(spec.fields))
         limit = body_limit(request, default=settings.IFTTT_TRIGGER_DEFAULT_LIMIT)
@@ -54,37 +50,70 @@ class TriggerPollApi(UserApi):
         events = trigger_events_list(spec=spec, user=request.user, fields=values, identity=identity, limit=limit)
         return Response({"data": [trigger_item(spec, event, values) for event in events]})
 
-    def _fast(self, request: Request, slug: str) -> Response | None:
-        """The answer to a poll of a known, live identity with the same fields, from one round trip
-        (token, identity, feed: trigger_poll_fast); None where the ordinary path must answer. A
-        request it cannot answer goes on with what it learnt: a live token authenticates the request.
-        Why a separate path: docs/performance.md ("Trigger polling"), measured against bench/floor.py.
-        """
-        raw = bearer_from_headers(request._request.headers)
-        spec = registry.triggers.get(slug)
-        if not raw or spec is None:
-            return None
-        try:
-            fields = body_fields(request, "triggerFields", required=bool(spec.fields))
-            limit = body_limit(request, default=settings.IFTTT_TRIGGER_DEFAULT_LIMIT)
-        except APIException:
-            _ = request.user  # a refused token answers 401 before a problem with the body, as elsewhere
-            raise
-        identity_value = request.data.get("trigger_identity")
-        if not isinstance(identity_value, str) or not identity_value:
-            return None
-        read = trigger_poll_fast(checksum=token_checksum(raw), identity=identity_value, limit=limit)
-        if read is None:
-            return None  # refused: the ordinary path looks again and answers 401
-        request.user, request.auth = bearer_user(read.token.user_id), read.token
-        values = {f.slug: fields.get(f.slug) for f in spec.fields}
-        identity = read.identity
-        if identity is None or identity.trigger_slug != spec.slug or identity.fields != values:
-            return None
-        events = feed_events(read.rows)
-        if len(events) < limit and not identity.feed_complete:
-            events = history_events(spec=spec, user=request.user, fields=values, limit=limit)
-        return Response({"data": [trigger_item(spec, event, values) for event in events]})
+
+# --- The hot path: a poll of a known identity ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """What body_fields, body_limit and api_log_note read of a request: its parsed body."""
+
+    data: dict[str, Any]
+    _request: HttpRequest
+
+
+_full_poll = TriggerPollApi.as_view()
+
+
+@csrf_exempt  # as every DRF view is: IFTTT authenticates with a bearer token, not a cookie
+def trigger_poll(request: HttpRequest, slug: str) -> HttpResponse:
+    """`POST /ifttt/v1/triggers/<slug>`. IFTTT's polls are nearly all re-polls of identities we know,
+    with the fields they were recorded with: those are answered here, from one round trip (token,
+    identity, feed: trigger_poll_fast) and without DRF's dispatch, which was a third of such a poll's
+    Python time (docs/performance.md, "Trigger polling"). Everything else (a new identity, other
+    fields, a refused token, a body or limit that is not right, any other method) goes to
+    TriggerPollApi, which answers it with the usual authentication order and error envelope; the
+    answer here is byte for byte what TriggerPollApi would give (triggers/tests/test_hot_path.py).
+    """
+    answer = _poll_known_identity(request, slug) if request.method == "POST" else None
+    return answer if answer is not None else _full_poll(request, slug=slug)
+
+
+def _poll_known_identity(request: HttpRequest, slug: str) -> HttpResponse | None:
+    raw = bearer_from_headers(request.headers)
+    spec = registry.triggers.get(slug)
+    if not raw or spec is None or request.content_type != "application/json":
+        return None
+    body = request.body
+    if len(body) > settings.API_MAX_BODY_BYTES:
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # TriggerPollApi's parser words the problem
+    if not isinstance(data, dict) or not isinstance(data.get("trigger_identity"), str) or not data["trigger_identity"]:
+        return None
+    parsed = _Body(data, request)
+    try:
+        fields = body_fields(parsed, "triggerFields", required=bool(spec.fields))  # type: ignore[arg-type]
+        limit = body_limit(parsed, default=settings.IFTTT_TRIGGER_DEFAULT_LIMIT)  # type: ignore[arg-type]
+    except (APIException, ServiceError):
+        return None  # TriggerPollApi answers it, after authenticating
+    read = trigger_poll_fast(checksum=token_checksum(raw), identity=data["trigger_identity"], limit=limit)
+    identity = read.identity if read is not None else None
+    values = {f.slug: fields.get(f.slug) for f in spec.fields}
+    if read is None or identity is None or identity.trigger_slug != spec.slug or identity.fields != values:
+        return None
+    request.user = bearer_user(read.token.user_id)
+    events = feed_events(read.rows)
+    if len(events) < limit and not identity.feed_complete:
+        events = history_events(spec=spec, user=request.user, fields=values, limit=limit)
+    answer = {"data": [trigger_item(spec, event, values) for event in events]}
+    response = HttpResponse(orjson.dumps(answer), content_type="application/json; charset=utf-8")
+    response.headers["Allow"] = "POST, OPTIONS"  # as DRF answers
+    response.data = answer  # type: ignore[attr-defined] # what api_log_note reads, as of a DRF response
+    api_log_note(parsed, response, {"slug": slug})
+    return response
 
 
 class TriggerFieldOptionsApi(UserApi):

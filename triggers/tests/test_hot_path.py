@@ -5,6 +5,7 @@ the same answer for the same data, including every way a token or an identity ca
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -105,3 +106,67 @@ def test_the_orm_form_refuses_what_the_statement_refuses(world: dict[str, Any]) 
     )
     for refused in ("expired", "wrong_scope", "inactive", "unknown"):
         assert _poll_read_orm(checksum=world[refused], identity="alice-lamp", limit=50, now=now) is None
+
+
+@pytest.mark.parametrize("slug", ["motion_detected", "temperature_rises_above", "device_switched_on"])
+def test_a_known_identity_gets_the_full_paths_answer_byte_for_byte(
+    ifttt: Any, setup_data: dict[str, Any], slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from protocol.middleware import api_log_flush
+    from protocol.models import ApiCall
+    from triggers import apis
+
+    body = {"triggerFields": setup_data["samples"]["triggers"][slug], "trigger_identity": f"id-{slug}", "limit": 2}
+    first = ifttt.post(f"/ifttt/v1/triggers/{slug}", body)  # recorded by the full path
+    fast = ifttt.post(f"/ifttt/v1/triggers/{slug}", body)
+    monkeypatch.setattr(apis, "_poll_known_identity", lambda request, slug: None)
+    full = ifttt.post(f"/ifttt/v1/triggers/{slug}", body)
+    assert fast.status_code == full.status_code == first.status_code == 200
+    assert fast.content == full.content == first.content and len(fast.json()["data"]) == 2
+    assert dict(fast.headers) == dict(full.headers)
+    api_log_flush()
+    rows = list(
+        ApiCall.objects.order_by("id").values(
+            "endpoint", "slug", "status_code", "user_id", "trigger_identity", "items_returned", "newest_event_id",
+            "request_id", "token_fingerprint", "error_message",
+        )
+    )[-3:]  # fmt: skip
+    assert rows[0] == rows[1] == rows[2] and rows[0]["user_id"] is not None and rows[0]["request_id"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["no_token", "revoked", "bad_json", "negative_limit", "other_fields", "not_json_type", "unknown_slug", "get"],
+)
+def test_anything_but_a_known_identity_takes_the_full_path(ifttt: Any, setup_data: dict[str, Any], change: str) -> None:
+    """The fast path answers only what it is sure of; the rest keeps its usual answer (and order: 401 first)."""
+    slug = "motion_detected"
+    fields = setup_data["samples"]["triggers"][slug]
+    body: Any = {"triggerFields": fields, "trigger_identity": "porch"}
+    assert ifttt.post(f"/ifttt/v1/triggers/{slug}", body).status_code == 200
+    path, extra, expected = f"/ifttt/v1/triggers/{slug}", {}, 400
+    if change == "no_token":
+        ifttt.token, expected = None, 401
+    elif change == "revoked":
+        AccessToken.objects.filter(token=ifttt.token).delete()
+        expected = 401
+    elif change == "bad_json":
+        body = '{"trigger_identity": "porch", '
+    elif change == "negative_limit":
+        body = {**body, "limit": -1}
+    elif change == "other_fields":
+        body = {**body, "triggerFields": {"device": "nope"}}
+    elif change == "not_json_type":
+        extra = {"CONTENT_TYPE": "text/plain"}
+        expected = 415
+    elif change == "unknown_slug":
+        path, expected = "/ifttt/v1/triggers/no_such_trigger", 404
+    if change == "get":
+        response = ifttt.get(path)
+        expected = 405
+    elif change == "not_json_type":
+        response = ifttt.client.post(path, data=json.dumps(body), content_type="text/plain", **ifttt.headers())
+    else:
+        response = ifttt.post(path, body, **extra)
+    assert response.status_code == expected, response.content
+    assert response.json()["errors"][0]["message"]
