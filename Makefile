@@ -22,9 +22,15 @@ run: install
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve --port $(PORT)
 
-## Run the test suite (SQLite unless DATABASE_URL is set)
+## Run the test suite (SQLite unless DATABASE_URL is set); the hot paths' PostgreSQL statements too,
+## whenever PostgreSQL answers on 127.0.0.1:5432 (TEST_POSTGRES_URL to point elsewhere)
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/iftttsvc
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ -z "$$DATABASE_URL" ] && $(PY) -c "import psycopg2; psycopg2.connect('$(TEST_POSTGRES_URL)'.rsplit('/', 1)[0] + '/postgres', connect_timeout=2)" 2>/dev/null; then \
+		echo "Hot paths on PostgreSQL ($(TEST_POSTGRES_URL)):"; \
+		DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -q triggers/tests/test_hot_path.py triggers/tests/test_poll_cost.py; \
+	fi
 
 ## The suite on PostgreSQL (as CI runs it)
 test-postgres: install

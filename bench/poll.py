@@ -51,7 +51,16 @@ import psycopg2.extensions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
-from bench.common import database_name, database_recreate, maintenance_url, say  # noqa: E402
+from bench.common import (  # noqa: E402
+    children,
+    cpu_by_pid,
+    cpu_used,
+    database_backends,
+    database_name,
+    database_recreate,
+    maintenance_url,
+    say,
+)
 
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_poll"
@@ -589,39 +598,7 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None
-        return _children(self.process.pid)
-
-
-def _children(parent: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                pids.append(int(entry.name))
-    return pids
-
-
-def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return seconds
-
-
-def _cpu_used(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
-    """CPU used between two readings, process by process: one that started in between counts from
-    zero, one that ended in between is lost (never negative; how many were lost is the second figure)."""
-    used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-    return used, len(before.keys() - after.keys())
+        return children(self.process.pid)
 
 
 def _machine_busy_seconds() -> float:
@@ -632,20 +609,6 @@ def _machine_busy_seconds() -> float:
         return 0.0
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _database_backends(name: str) -> list[int]:
-    """The PostgreSQL backends serving the bench database (their CPU is the poll's database cost)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if command.startswith("postgres: ") and f" {name} " in command:
-                pids.append(int(entry.name))
-    return pids
 
 
 # -- load ------------------------------------------------------------------------------------------
@@ -876,11 +839,11 @@ def _size_url(url: str, events: int) -> str:
 def one_sample(load: Load, size: Size, endpoint: str, seconds: float) -> Sample:
     assert size.server is not None
     pids = size.server.worker_pids()
-    backends = _database_backends(database_name(size.url))
-    web, db, busy = _cpu_by_pid(pids), _cpu_by_pid(backends), _machine_busy_seconds()
+    backends = database_backends(database_name(size.url))
+    web, db, busy = cpu_by_pid(pids), cpu_by_pid(backends), _machine_busy_seconds()
     raw = load.run(size.files[endpoint], seconds)
-    web_cpu, _ = _cpu_used(web, _cpu_by_pid(pids))
-    db_cpu, closed = _cpu_used(db, _cpu_by_pid(_database_backends(database_name(size.url))))
+    web_cpu, _ = cpu_used(web, cpu_by_pid(pids))
+    db_cpu, closed = cpu_used(db, cpu_by_pid(database_backends(database_name(size.url))))
     other = (_machine_busy_seconds() - busy - web_cpu - db_cpu) / raw["seconds"]
     per_request = 1000 / max(raw["requests"], 1)
     sample = Sample(
