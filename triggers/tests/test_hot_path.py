@@ -170,3 +170,12 @@ def test_anything_but_a_known_identity_takes_the_full_path(ifttt: Any, setup_dat
         response = ifttt.post(path, body, **extra)
     assert response.status_code == expected, response.content
     assert response.json()["errors"][0]["message"]
+
+
+def test_a_body_over_the_limit_gets_the_parsers_answer(ifttt: Any, setup_data: dict[str, Any], settings: Any) -> None:
+    fields = setup_data["samples"]["triggers"]["motion_detected"]
+    body = {"triggerFields": fields, "trigger_identity": "porch"}
+    assert ifttt.post("/ifttt/v1/triggers/motion_detected", body).status_code == 200
+    settings.API_MAX_BODY_BYTES = 20
+    response = ifttt.post("/ifttt/v1/triggers/motion_detected", body)
+    assert response.status_code == 400 and "larger than" in response.json()["errors"][0]["message"]
