@@ -67,7 +67,9 @@ format: install
 bench-poll: install
 	$(PY) bench/poll.py
 
+## Device events through to Realtime: one reading per request against a bare endpoint, then batches of 250
 bench-realtime: install
+	$(PY) bench/realtime.py --batch 1 --events 3000 --baseline-events 3000 --latency-batches 0
 	$(PY) bench/realtime.py
 
 bench-oauth: install

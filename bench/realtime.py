@@ -500,7 +500,8 @@ def main() -> None:
         "not_delivered": sum(n for status, n in deliveries.items() if status != DeliveryStatus.DELIVERED),
     }
     results["summary"] = summary
-    (RESULTS_DIR / "realtime.json").write_text(json.dumps(results, indent=2))
+    for name in ("realtime.json", f"realtime-batch{args.batch}.json"):
+        (RESULTS_DIR / name).write_text(json.dumps(results, indent=2))
     print(
         "\n".join(
             [
@@ -529,13 +530,16 @@ def main() -> None:
         )
     )
     p99 = summary["latency_p99_s"] or 0.0
-    for name, value, target, met in (
-        ("(batch, identity) pairs matched", len(pairs), "≥ 5,000", len(pairs) >= TARGET_PAIRS),
-        ("accepted → notified p99 (ms)", p99 * 1000, "≤ 500", p99 <= TARGET_P99_S),
-        ("pairs not notified", lost, "0", lost == 0),
-        ("device API CPU per request ÷ bare's, Realtime on", ratios["on_cpu_over_bare"]["median"], "≤ 2",
-         ratios["on_cpu_over_bare"]["median"] <= TARGET_CPU_OVER_BARE),
-    ):  # fmt: skip
+    checks: list[tuple[str, float, str, bool]] = [("pairs not notified", lost, "0", lost == 0)]
+    if args.latency_batches:  # the latency targets are about the run with its latency phase
+        checks += [
+            ("(batch, identity) pairs matched", len(pairs), "≥ 5,000", len(pairs) >= TARGET_PAIRS),
+            ("accepted → notified p99 (ms)", p99 * 1000, "≤ 500", p99 <= TARGET_P99_S),
+        ]
+    if args.batch == 1:  # the CPU target is about one reading per request
+        on_ratio = ratios["on_cpu_over_bare"]["median"]
+        checks.append(("CPU per request ÷ bare's, Realtime on", on_ratio, "≤ 2", on_ratio <= TARGET_CPU_OVER_BARE))
+    for name, value, target, met in checks:
         print(f"- {name}: {value:,.2f} (target {target}) — {'met' if met else 'MISSED'}")
     if lost or summary["still_pending"] or summary["not_delivered"]:
         raise SystemExit("Some matching identities were not notified: see the figures above.")
