@@ -22,19 +22,19 @@ run: install
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve --port $(PORT)
 
-## Run the test suite (SQLite unless DATABASE_URL is set); the hot paths' PostgreSQL statements too,
-## whenever PostgreSQL answers on 127.0.0.1:5432 (TEST_POSTGRES_URL to point elsewhere)
+## Run the test suite on every core (SQLite unless DATABASE_URL is set; PYTEST_ARGS="-n 0" for one process);
+## the hot paths' PostgreSQL statements too, whenever PostgreSQL answers (TEST_POSTGRES_URL to point elsewhere)
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/iftttsvc
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 	@if [ -z "$$DATABASE_URL" ] && $(PY) -c "import psycopg2; psycopg2.connect('$(TEST_POSTGRES_URL)'.rsplit('/', 1)[0] + '/postgres', connect_timeout=2)" 2>/dev/null; then \
 		echo "Hot paths on PostgreSQL ($(TEST_POSTGRES_URL)):"; \
-		DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -q triggers/tests/test_hot_path.py triggers/tests/test_poll_cost.py; \
+		DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -q -n 0 triggers/tests/test_hot_path.py triggers/tests/test_poll_cost.py; \
 	fi
 
 ## The suite on PostgreSQL (as CI runs it)
 test-postgres: install
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/iftttsvc} $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/iftttsvc} $(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 ## Watch an Applet work against `make run` (start that first, in another terminal): "when the desk lamp
 ## switches on, set the hall light to blue". For instant runs, start it as
