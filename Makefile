@@ -22,9 +22,15 @@ run: install
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve --port $(PORT)
 
-## Run the test suite on every core (SQLite unless DATABASE_URL is set; PYTEST_ARGS="-n 0" for one process)
+## Run the test suite on every core (SQLite unless DATABASE_URL is set; PYTEST_ARGS="-n 0" for one process);
+## the hot paths' PostgreSQL statements too, whenever PostgreSQL answers (TEST_POSTGRES_URL to point elsewhere)
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/iftttsvc
 test: install
 	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	@if [ -z "$$DATABASE_URL" ] && $(PY) -c "import psycopg2; psycopg2.connect('$(TEST_POSTGRES_URL)'.rsplit('/', 1)[0] + '/postgres', connect_timeout=2)" 2>/dev/null; then \
+		echo "Hot paths on PostgreSQL ($(TEST_POSTGRES_URL)):"; \
+		DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -q -n 0 triggers/tests/test_hot_path.py triggers/tests/test_poll_cost.py; \
+	fi
 
 ## The suite on PostgreSQL (as CI runs it)
 test-postgres: install
@@ -61,7 +67,9 @@ format: install
 bench-poll: install
 	$(PY) bench/poll.py
 
+## Device events through to Realtime: one reading per request against a bare endpoint, then batches of 250
 bench-realtime: install
+	$(PY) bench/realtime.py --batch 1 --events 3000 --baseline-events 3000 --latency-batches 0
 	$(PY) bench/realtime.py
 
 bench-oauth: install

@@ -1,8 +1,10 @@
-"""What every benchmark script shares: progress output and a throwaway PostgreSQL database."""
+"""What every benchmark script shares: progress output, a throwaway PostgreSQL database, and the CPU
+that processes (a server's workers, the database's backends) used."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -60,3 +62,52 @@ def django_start(database_url: str, *, fresh: bool = True, **env: str) -> None:
 
         say("Migrating…")
         call_command("migrate", verbosity=0)
+
+
+# -- CPU per process ---------------------------------------------------------------------------------
+
+
+def children(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
+    """CPU used between two readings, process by process: one that started in between counts from
+    zero, one that ended in between is lost (never negative; how many were lost is the second figure)."""
+    used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    return used, len(before.keys() - after.keys())
+
+
+def database_backends(name: str) -> list[int]:
+    """The PostgreSQL backends serving the database `name` (their CPU is its share of a request)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if command.startswith("postgres: ") and f" {name} " in command:
+                pids.append(int(entry.name))
+    return pids

@@ -23,6 +23,8 @@ competes with the server for the CPU, so its figures are pessimistic.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -49,7 +51,16 @@ import psycopg2.extensions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
-from bench.common import database_name, database_recreate, maintenance_url, say  # noqa: E402
+from bench.common import (  # noqa: E402
+    children,
+    cpu_by_pid,
+    cpu_used,
+    database_backends,
+    database_name,
+    database_recreate,
+    maintenance_url,
+    say,
+)
 
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_poll"
@@ -68,8 +79,17 @@ HOT_EXTRA_IDENTITIES = 3
 HOT_MINIMUM = HOT_DEVICES + 100 + 100 + 50
 COLD_BATCH = 100_000
 
-TARGET_P50_GROWTH = 1.25
-TARGET_THROUGHPUT_SHARE = 0.60
+# Poll CPU (web + database) per request against the floor's (bench/floor.py, the issue's three
+# statements), and poll p50 at the largest size against the smallest, both per round.
+TARGET_CPU_OVER_FLOOR = 1.3
+TARGET_P50_GROWTH = 1.1
+# What each endpoint is, in the order a round measures them (rotated every round).
+ENDPOINTS = {
+    "floor": "/_floor/triggers/{slug}",
+    "floor1": "/_floor1/triggers/{slug}",
+    "poll": "/ifttt/v1/triggers/{slug}",
+    "bare": "/ifttt/v1/_bench/bare",
+}
 
 # -- the world -------------------------------------------------------------------------------------
 
@@ -343,6 +363,10 @@ def server_env(url: str, keys: dict[str, str]) -> dict[str, str]:
         LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
         PYTHONPATH=str(ROOT),
     )
+    # A worker's connection outlives a round: a backend that closes mid-round takes the CPU it used
+    # in that round with it (the database CPU figure would be short). Production's 60 s changes one
+    # reconnect a minute, nothing per request.
+    env.setdefault("DATABASE_CONN_MAX_AGE", "3600")
     return env
 
 
@@ -529,7 +553,7 @@ def free_port(first: int, last: int) -> int:
 
 
 class Server:
-    """gunicorn with the bench settings, on 127.0.0.1:`port`."""
+    """gunicorn with the bench settings, on 127.0.0.1:`port`: the service, and the floor beside it."""
 
     def __init__(self, env: dict[str, str], port: int, workers: int, log: Path) -> None:
         self.env, self.port, self.workers, self.log = env, port, workers, log
@@ -537,7 +561,7 @@ class Server:
 
     def __enter__(self) -> Server:
         command = [
-            sys.executable, "-m", "gunicorn", "iftttsvc.wsgi:application",
+            sys.executable, "-m", "gunicorn", "bench.floor:application",
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--chdir", str(ROOT),
             "--log-level", "warning", "--error-logfile", str(self.log), "--timeout", "60",
         ]  # fmt: skip
@@ -559,6 +583,10 @@ class Server:
             time.sleep(0.2)
         raise SystemExit(f"gunicorn did not answer /ifttt/v1/status within a minute; see {self.log}.")
 
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -570,32 +598,7 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None
-        return _children(self.process.pid)
-
-
-def _children(parent: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                pids.append(int(entry.name))
-    return pids
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+        return children(self.process.pid)
 
 
 def _machine_busy_seconds() -> float:
@@ -606,20 +609,6 @@ def _machine_busy_seconds() -> float:
         return 0.0
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _database_backends(name: str) -> list[int]:
-    """The PostgreSQL backends serving the bench database (their CPU is the poll's database cost)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if command.startswith("postgres: ") and f" {name} " in command:
-                pids.append(int(entry.name))
-    return pids
 
 
 # -- load ------------------------------------------------------------------------------------------
@@ -659,6 +648,7 @@ end
 
 @dataclass
 class Sample:
+    events: int
     endpoint: str
     requests: int
     seconds: float
@@ -666,8 +656,11 @@ class Sample:
     p99_ms: float
     rps: float
     errors: int
+    round: int = 0
     web_cpu_ms: float = 0.0  # gunicorn workers' CPU per request
     db_cpu_ms: float = 0.0  # PostgreSQL backends' CPU per request
+    cpu_ms: float = 0.0  # the two together
+    db_backends_closed: int = 0  # backends that ended mid-measurement (their CPU in it is missing)
     # Cores busy with anything else (the load generator, and whatever else runs on the machine).
     other_cores_busy: float = 0.0
 
@@ -772,108 +765,161 @@ class Load:
 
 
 def check_responses(base_url: str, targets: list[Target]) -> None:
-    """Every polled identity answers 200 with exactly `limit` items, newest first; so does the bare endpoint."""
+    """Every polled identity answers 200 with exactly `limit` items, newest first, and the floors answer
+    the very same bytes; the bare endpoint answers its 50 items."""
     for target in targets:
-        for path in (f"/ifttt/v1/triggers/{target.slug}", "/ifttt/v1/_bench/bare"):
+        bodies = {}
+        for endpoint, path in ENDPOINTS.items():
             request = urllib.request.Request(
-                base_url + path,
+                base_url + path.format(slug=target.slug),
                 data=target.body().encode(),
                 headers={"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"},
             )
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
-                    items = json.load(response)["data"]
+                    bodies[endpoint] = response.read()
             except urllib.error.HTTPError as exc:
                 raise SystemExit(f"{path} for {target.identity} answered {exc.code}: {exc.read()[:300]!r}") from None
+            items = json.loads(bodies[endpoint])["data"]
             stamps = [item["meta"]["timestamp"] for item in items]
             if len(items) != POLL_LIMIT or stamps != sorted(stamps, reverse=True):
                 raise SystemExit(f"{path} for {target.identity} returned {len(items)} items, not {POLL_LIMIT} newest.")
+        for floor in ("floor", "floor1"):
+            if bodies[floor] != bodies["poll"]:
+                raise SystemExit(f"The {floor} and the poll answered {target.identity} differently: not a floor.")
 
 
-def measure_size(
-    args: argparse.Namespace, world: World, env: dict[str, str], workdir: Path, port: int
-) -> dict[str, Any]:
-    built = world_fill(args.database_url, world, env)
-    targets = polled_targets(args.database_url)
-    feeds = sorted(t.feed_length for t in targets)
-    histories = sorted(t.history_length for t in targets)
-    built["polled"] = {
-        "identities": len(targets),
-        "tokens": len({t.token for t in targets}),
-        "triggers": sorted({t.slug for t in targets}),
+@dataclass
+class Size:
+    """One size's database, its polled identities and the server in front of it."""
+
+    world: World
+    url: str
+    env: dict[str, str]
+    built: dict[str, Any] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    server: Server | None = None
+
+
+def size_prepare(args: argparse.Namespace, world: World, keys: dict[str, str], workdir: Path, port: int) -> Size:
+    url = _size_url(args.database_url, world.events)
+    size = Size(world=world, url=url, env=server_env(url, keys))
+    size.built = world_fill(url, world, size.env)
+    size.targets = polled_targets(url)
+    feeds = sorted(t.feed_length for t in size.targets)
+    histories = sorted(t.history_length for t in size.targets)
+    size.built["polled"] = {
+        "identities": len(size.targets),
+        "tokens": len({t.token for t in size.targets}),
+        "triggers": sorted({t.slug for t in size.targets}),
         "feed_length_min": feeds[0],
         "feed_length_median": statistics.median(feeds),
         "feed_length_max": feeds[-1],
         "user_history_median": statistics.median(histories),
     }
     say(
-        f"  polling {len(targets)} identities of {built['polled']['tokens']} users: feeds of {feeds[0]:,}–"
-        f"{feeds[-1]:,} items, each user's history {histories[0]:,}–{histories[-1]:,} events"
+        f"  polling {len(size.targets)} identities of {size.built['polled']['tokens']} users: feeds of "
+        f"{feeds[0]:,}–{feeds[-1]:,} items, each user's history {histories[0]:,}–{histories[-1]:,} events"
     )
-    base_url = f"http://127.0.0.1:{port}"
-    load = Load(base_url=base_url, connections=args.connections, workdir=workdir)
-    files = {
-        "bare": load.prepare("bare", "/ifttt/v1/_bench/bare", targets),
-        "poll": load.prepare("poll", "/ifttt/v1/triggers/{slug}", targets),
+    size.server = Server(size.env, port, args.workers, workdir / f"gunicorn-{world.events}.log")
+    load = Load(base_url=size.server.base_url, connections=args.connections, workdir=workdir)
+    size.files = {
+        endpoint: load.prepare(f"{endpoint}-{world.events}", path, size.targets) for endpoint, path in ENDPOINTS.items()
     }
-    database = database_name(args.database_url)
+    return size
+
+
+def _size_url(url: str, events: int) -> str:
+    """Each size has its own database, `<name>_<events>`, so all sizes are measured in the same rounds."""
+    parts = urlsplit(url)
+    return parts._replace(path=f"{parts.path}_{events}").geturl()
+
+
+def one_sample(load: Load, size: Size, endpoint: str, seconds: float) -> Sample:
+    assert size.server is not None
+    pids = size.server.worker_pids()
+    backends = database_backends(database_name(size.url))
+    web, db, busy = cpu_by_pid(pids), cpu_by_pid(backends), _machine_busy_seconds()
+    raw = load.run(size.files[endpoint], seconds)
+    web_cpu, _ = cpu_used(web, cpu_by_pid(pids))
+    db_cpu, closed = cpu_used(db, cpu_by_pid(database_backends(database_name(size.url))))
+    other = (_machine_busy_seconds() - busy - web_cpu - db_cpu) / raw["seconds"]
+    per_request = 1000 / max(raw["requests"], 1)
+    sample = Sample(
+        events=size.world.events,
+        endpoint=endpoint,
+        requests=raw["requests"],
+        seconds=round(raw["seconds"], 2),
+        p50_ms=round(raw["p50_ms"], 2),
+        p99_ms=round(raw["p99_ms"], 2),
+        rps=round(raw["requests"] / raw["seconds"], 1),
+        errors=raw["errors"],
+        web_cpu_ms=round(web_cpu * per_request, 3),
+        db_cpu_ms=round(db_cpu * per_request, 3),
+        cpu_ms=round((web_cpu + db_cpu) * per_request, 3),
+        db_backends_closed=closed,
+        other_cores_busy=round(max(other, 0.0), 2),
+    )
+    if sample.errors:
+        raise SystemExit(
+            f"{endpoint} at {size.world.events:,}: {sample.errors} failed requests; see {size.server.log}."
+        )
+    return sample
+
+
+def rounds_run(args: argparse.Namespace, sizes: list[Size], load_for: dict[int, Load]) -> list[Sample]:
+    """`args.rounds` rounds; each measures every endpoint at every size, in an order rotated per round
+    so none always runs first (on a fresher machine) or right after another particular one."""
     samples: list[Sample] = []
-    with Server(env, port, args.workers, workdir / "gunicorn.log") as server:
-        say(f"  gunicorn: {args.workers} workers on {base_url}; load: {load.client}, {args.connections} clients")
-        since = datetime.now(UTC)
-        before = database_counts(args.database_url, since)
-        check_responses(base_url, targets)
-        say(f"  warming up ({args.warmup:g} s each) …")
-        for endpoint in ("bare", "poll"):
-            load.run(files[endpoint], args.warmup)
-        for round_number in range(1, args.rounds + 1):
-            # Alternate the order so neither endpoint always runs on a warmer (or more tired) machine.
-            order = ("bare", "poll") if round_number % 2 else ("poll", "bare")
-            figures = []
-            for endpoint in order:
-                pids = server.worker_pids()
-                backends = _database_backends(database)
-                web_cpu, db_cpu, busy = _cpu_seconds(pids), _cpu_seconds(backends), _machine_busy_seconds()
-                raw = load.run(files[endpoint], args.duration)
-                web_cpu = _cpu_seconds(pids) - web_cpu
-                db_cpu = _cpu_seconds(backends) - db_cpu
-                other = (_machine_busy_seconds() - busy - web_cpu - db_cpu) / raw["seconds"]
-                per_request = 1000 / max(raw["requests"], 1)
-                sample = Sample(
-                    endpoint=endpoint,
-                    requests=raw["requests"],
-                    seconds=round(raw["seconds"], 2),
-                    p50_ms=round(raw["p50_ms"], 2),
-                    p99_ms=round(raw["p99_ms"], 2),
-                    rps=round(raw["requests"] / raw["seconds"], 1),
-                    errors=raw["errors"],
-                    web_cpu_ms=round(web_cpu * per_request, 2),
-                    db_cpu_ms=round(db_cpu * per_request, 2),
-                    other_cores_busy=round(max(other, 0.0), 2),
-                )
-                if sample.errors:
-                    raise SystemExit(f"{endpoint}: {sample.errors} failed requests; see {server.log}.")
-                samples.append(sample)
-                figures.append(f"{endpoint} p50 {sample.p50_ms:.1f} ms, {sample.rps:,.0f} req/s")
-            say(f"  round {round_number}/{args.rounds}: " + "; ".join(sorted(figures)))
-        after = database_counts(args.database_url, since)
-    if after["identities"] != before["identities"] or after["feed_items"] != before["feed_items"]:
-        raise SystemExit(f"Polling changed the identities or feeds ({before} → {after}): polls are rebuilding feeds.")
-    if after["recently_polled"] < len(targets):
-        raise SystemExit(f"Only {after['recently_polled']} of {len(targets)} polled identities were recorded polled.")
-    summary = {}
-    for endpoint in ("bare", "poll"):
-        mine = [s for s in samples if s.endpoint == endpoint]
-        summary[endpoint] = {
-            key: round(statistics.median(getattr(s, key) for s in mine), 2)
-            for key in ("p50_ms", "p99_ms", "rps", "web_cpu_ms", "db_cpu_ms", "other_cores_busy")
-        }
-    summary["poll_share_of_bare_rps"] = round(summary["poll"]["rps"] / summary["bare"]["rps"], 3)
-    result = {"world": built, "median": summary, "samples": [asdict(s) for s in samples]}
-    if args.breakdown:
-        say(f"  where the time goes: {args.breakdown} polls and bare calls in one process …")
-        result["breakdown"] = breakdown(env, targets, args.breakdown)
-    return result
+    pairs = [(size, endpoint) for size in sizes for endpoint in ENDPOINTS]
+    for round_number in range(1, args.rounds + 1):
+        shift = (round_number - 1) % len(pairs)
+        order = pairs[shift:] + pairs[:shift]
+        if round_number % 2 == 0:
+            order.reverse()
+        figures = []
+        for size, endpoint in order:
+            sample = one_sample(load_for[size.world.events], size, endpoint, args.duration)
+            sample.round = round_number
+            samples.append(sample)
+            figures.append(f"{endpoint}@{size.world.events:,} {sample.p50_ms:.1f} ms {sample.cpu_ms:.2f} cpu")
+        say(f"  round {round_number}/{args.rounds}: " + "; ".join(sorted(figures)))
+    return samples
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def summarise(samples: list[Sample], sizes: list[Size]) -> dict[str, Any]:
+    """Per size and endpoint: median (min–max) over rounds; and the ratios, taken within each round."""
+    summary: dict[str, Any] = {"by_size": {}, "ratios": {}}
+    keys = ("p50_ms", "p99_ms", "rps", "web_cpu_ms", "db_cpu_ms", "cpu_ms", "other_cores_busy")
+    rounds = sorted({s.round for s in samples})
+    at = {(s.round, s.events, s.endpoint): s for s in samples}
+    for size in sizes:
+        n = size.world.events
+        summary["by_size"][n] = {
+            endpoint: {key: spread([getattr(s, key) for s in samples if s.events == n and s.endpoint == endpoint])
+                       for key in keys}
+            for endpoint in ENDPOINTS
+        }  # fmt: skip
+        for name, top, bottom, key in (
+            ("poll_cpu_over_floor", "poll", "floor", "cpu_ms"),
+            ("poll_cpu_over_floor1", "poll", "floor1", "cpu_ms"),
+            ("poll_cpu_over_bare", "poll", "bare", "cpu_ms"),
+            ("poll_rps_over_bare", "poll", "bare", "rps"),
+            ("poll_p50_over_floor", "poll", "floor", "p50_ms"),
+        ):
+            values = [getattr(at[r, n, top], key) / max(getattr(at[r, n, bottom], key), 1e-9) for r in rounds]
+            summary["ratios"][f"{name}@{n}"] = spread(values)
+    if len(sizes) >= 2:
+        small, large = sizes[0].world.events, sizes[-1].world.events
+        for endpoint in ("poll", "floor"):
+            values = [at[r, large, endpoint].p50_ms / at[r, small, endpoint].p50_ms for r in rounds]
+            summary["ratios"][f"{endpoint}_p50_growth"] = spread(values)
+    return summary
 
 
 # -- where the time goes ---------------------------------------------------------------------------
@@ -883,6 +929,8 @@ _SQL_TABLE = re.compile(r'^(?:(SELECT|DELETE)\b.*?\bFROM|(INSERT) INTO|(UPDATE))
 
 def _query_label(sql: str) -> str:
     """`SELECT devices_device`, `UPDATE triggers_triggeridentity`, …; other statements by their first words."""
+    if sql.lstrip().startswith(("WITH token AS", "EXECUTE trigger_poll")):
+        return "the poll's statement (token, identity, feed)"
     match = _SQL_TABLE.match(sql.lstrip())
     if match is None:
         return " ".join(sql.split()[:3])
@@ -917,7 +965,7 @@ def breakdown(env: dict[str, str], targets: list[Target], requests: int) -> dict
     client = Client(HTTP_HOST="127.0.0.1")
     result: dict[str, Any] = {}
     feed_reads: list[tuple[str, Any]] = []
-    paths = {"bare": "/ifttt/v1/_bench/bare", "poll": "/ifttt/v1/triggers/{slug}"}
+    paths = {"bare": "/ifttt/v1/_bench/bare", "poll": "/ifttt/v1/triggers/{slug}", "floor": ENDPOINTS["floor"]}
     queries: dict[str, dict[str, list[float]]] = {endpoint: {} for endpoint in paths}
     spent = {endpoint: [0.0, 0.0] for endpoint in paths}  # wall, CPU
     current = ["bare"]
@@ -928,12 +976,31 @@ def breakdown(env: dict[str, str], targets: list[Target], requests: int) -> dict
             return execute(sql, params, many, context)
         finally:
             queries[current[0]].setdefault(_query_label(sql), []).append(time.perf_counter() - started)
-            if "triggers_triggerfeeditem" in sql and sql.lstrip().startswith("SELECT"):
+            if sql.startswith("EXECUTE trigger_poll") or (
+                "triggers_triggerfeeditem" in sql and sql.lstrip().startswith(("SELECT", "WITH"))
+            ):
                 feed_reads.append((sql, params))
+
+    from bench.floor import application as with_floor
+
+    def floor(target: Target) -> None:
+        body = target.body().encode()
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": ENDPOINTS["floor"].format(slug=target.slug),
+            "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+            "HTTP_AUTHORIZATION": f"Bearer {target.token}",
+        }  # fmt: skip
+        status = []
+        with_floor(environ, lambda line, headers: status.append(line))
+        if not status[0].startswith("200"):
+            raise SystemExit(f"The floor answered {status[0]} in process.")
 
     def serve(endpoint: str, first: int, count: int) -> None:
         for n in range(first, first + count):
             target = targets[n % len(targets)]
+            if endpoint == "floor":
+                floor(target)
+                continue
             response = client.post(
                 paths[endpoint].format(slug=target.slug), data=target.body(), content_type="application/json",
                 HTTP_AUTHORIZATION=f"Bearer {target.token}",
@@ -967,8 +1034,36 @@ def breakdown(env: dict[str, str], targets: list[Target], requests: int) -> dict
             },
         }
     result["feed_rows_read"] = _feed_rows_read(connection, feed_reads[: len(targets)])
+    result["authentication"] = authentication_compare(targets, requests)
     connections.close_all()
     return result
+
+
+def authentication_compare(targets: list[Target], requests: int) -> dict[str, float]:
+    """Authentication alone, ms per request: ours (protocol.auth) against django-oauth-toolkit's DRF
+    class, on the same requests, alternating in chunks. Why the service keeps its own class."""
+    from django.test import RequestFactory
+    from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+    from rest_framework.request import Request
+
+    from core.http import JSONParser
+    from protocol.auth import BearerTokenAuthentication
+
+    factory = RequestFactory()
+    classes = {"ours": BearerTokenAuthentication(), "django-oauth-toolkit": OAuth2Authentication()}
+    spent = dict.fromkeys(classes, 0.0)
+    chunk = 25
+    for first in range(0, requests, chunk):
+        for name, authenticator in classes.items():
+            started = time.process_time()
+            for n in range(first, min(first + chunk, requests)):
+                target = targets[n % len(targets)]
+                wsgi = factory.post("/", target.body(), "application/json", HTTP_AUTHORIZATION=f"Bearer {target.token}")
+                request = Request(wsgi, parsers=[JSONParser()])
+                if authenticator.authenticate(request) is None:
+                    raise SystemExit(f"{name} refused a live token.")
+            spent[name] += time.process_time() - started
+    return {name: round(1000 * seconds / requests, 3) for name, seconds in spent.items()}
 
 
 def _feed_rows_read(connection: Any, reads: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -1015,53 +1110,67 @@ def _feed_rows_read(connection: Any, reads: list[tuple[str, Any]]) -> dict[str, 
 # -- report ----------------------------------------------------------------------------------------
 
 
+def _cell(figure: dict[str, float], digits: int = 2) -> str:
+    return f"{figure['median']:,.{digits}f} ({figure['min']:,.{digits}f}–{figure['max']:,.{digits}f})"
+
+
 def markdown(result: dict[str, Any]) -> str:
     meta = result["run"]
     lines = [
         f"Measured {meta['date']} on {meta['machine']} ({meta['cpus']} cores), PostgreSQL {meta['postgresql']}, "
-        f"gunicorn {meta['workers']} sync workers, {meta['connections']} concurrent clients ({meta['client']}), "
-        f"{meta['rounds']} rounds of {meta['duration']:g} s per endpoint, medians; "
-        f"IFTTT_API_LOG_ENABLED={meta['api_log']}.",
+        f"gunicorn {meta['workers']} sync workers per size, {meta['connections']} concurrent clients "
+        f"({meta['client']}), {meta['rounds']} interleaved rounds of {meta['duration']:g} s per endpoint and size; "
+        f"median (min–max) over rounds; IFTTT_API_LOG_ENABLED={meta['api_log']}; load average "
+        f"{meta['load_before']} before, {meta['load_after']} after.",
         "",
-        "| events | endpoint | p50 ms | p99 ms | req/s | web CPU ms/req | DB CPU ms/req | other cores busy |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| events | endpoint | p50 ms | p99 ms | req/s | CPU ms/req (web + DB) | web | DB | other cores busy |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for size in result["sizes"]:
-        for endpoint in ("bare", "poll"):
-            m = size["median"][endpoint]
+    summary = result["summary"]
+    for events, endpoints in summary["by_size"].items():
+        for endpoint, m in endpoints.items():
             lines.append(
-                f"| {size['world']['events']:,} | {endpoint} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
-                f"{m['rps']:,.0f} | {m['web_cpu_ms']:.2f} | {m['db_cpu_ms']:.2f} | {m['other_cores_busy']:.2f} |"
+                f"| {int(events):,} | {endpoint} | {_cell(m['p50_ms'], 1)} | {_cell(m['p99_ms'], 1)} | "
+                f"{_cell(m['rps'], 0)} | {_cell(m['cpu_ms'])} | {m['web_cpu_ms']['median']:.2f} | "
+                f"{m['db_cpu_ms']['median']:.2f} | {m['other_cores_busy']['median']:.2f} |"
             )
-    largest = result["sizes"][-1]
-    if "breakdown" in largest:
+    lines += ["", "| ratio, within each round | median (min–max) |", "|---|---:|"]
+    for name, figure in summary["ratios"].items():
+        lines.append(f"| {name} | {_cell(figure)} |")
+    parts = result.get("breakdown")
+    if parts:
         lines += [
             "",
-            f"Where the time goes at {largest['world']['events']:,} events (one process, one request at a time, "
-            "ms per request):",
+            f"Where the time goes at {result['sizes'][-1]['events']:,} events (one process, one request at a "
+            "time, ms per request):",
             "",
-            "| | bare | poll |",
-            "|---|---:|---:|",
+            "| | floor | bare | poll |",
+            "|---|---:|---:|---:|",
         ]
-        parts = largest["breakdown"]
-        for key, label in (("ms_per_request", "total"), ("python_ms", "Python (all but SQL)"), ("sql_ms", "SQL")):
-            lines.append(f"| {label} | {parts['bare'][key]:.2f} | {parts['poll'][key]:.2f} |")
+        for key, label in (
+            ("ms_per_request", "total"),
+            ("process_cpu_ms", "CPU of this process"),
+            ("python_ms", "Python (all but SQL)"),
+            ("sql_ms", "SQL"),
+        ):
+            lines.append(f"| {label} | " + " | ".join(f"{parts[e][key]:.2f}" for e in ("floor", "bare", "poll")) + " |")
         labels = list(dict.fromkeys([*parts["poll"]["queries"], *parts["bare"]["queries"]]))
         for label in labels:
             cells = []
             for endpoint in ("bare", "poll"):
                 query = parts[endpoint]["queries"].get(label)
                 cells.append(f"{query['ms']:.2f} ({query['per_request']:g}×)" if query else "–")
-            lines.append(f"| &nbsp;&nbsp;{label} | {cells[0]} | {cells[1]} |")
-    lines.append("")
-    for size in result["sizes"]:
+            lines.append(f"| &nbsp;&nbsp;{label} | – | {cells[0]} | {cells[1]} |")
+        auth = parts.get("authentication", {})
+        if auth:
+            lines += ["", "Bearer authentication alone, CPU ms per request: "
+                      + ", ".join(f"{name} {ms:.3f}" for name, ms in auth.items()) + "."]  # fmt: skip
         for name, label in (("poll", "a poll"), ("one_joined_query", "the same read as one joined query")):
-            read = size.get("breakdown", {}).get("feed_rows_read", {}).get(name)
+            read = parts.get("feed_rows_read", {}).get(name)
             if read:
                 lines.append(
-                    f"- Feed rows read by {label} at {size['world']['events']:,} events (EXPLAIN ANALYZE, "
-                    f"{read['queries']} identities): median {read['median']:g}, max {read['max']:,}, "
-                    f"{read['over_limit']} read more than {POLL_LIMIT}."
+                    f"- Feed rows read by {label} (EXPLAIN ANALYZE, {read['queries']} identities): median "
+                    f"{read['median']:g}, max {read['max']:,}, {read['over_limit']} read more than {POLL_LIMIT}."
                 )
     lines.append("")
     for check in result["targets"]:
@@ -1069,38 +1178,38 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def targets_check(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def targets_check(result: dict[str, Any]) -> list[dict[str, Any]]:
     checks = []
-    for size in sizes:
-        read = size.get("breakdown", {}).get("feed_rows_read", {}).get("poll")
-        if read:
-            checks.append(
-                {
-                    "name": f"most feed rows one poll read at {size['world']['events']:,} events",
-                    "value": read["max"],
-                    "target": f"≤ {POLL_LIMIT}",
-                    "verdict": "met" if read["max"] <= POLL_LIMIT else "MISSED",
-                }
-            )
-    if len(sizes) >= 2:
-        small, large = sizes[0], sizes[-1]
-        growth = large["median"]["poll"]["p50_ms"] / small["median"]["poll"]["p50_ms"]
+    read = result.get("breakdown", {}).get("feed_rows_read", {}).get("poll")
+    if read:
         checks.append(
             {
-                "name": f"poll p50 at {large['world']['events']:,} ÷ p50 at {small['world']['events']:,}",
-                "value": growth,
-                "target": f"≤ {TARGET_P50_GROWTH}",
-                "verdict": "met" if growth <= TARGET_P50_GROWTH else "MISSED",
+                "name": f"most feed rows one poll read at {result['sizes'][-1]['events']:,} events",
+                "value": read["max"],
+                "target": f"≤ {POLL_LIMIT}",
+                "verdict": "met" if read["max"] <= POLL_LIMIT else "MISSED",
             }
         )
-    for size in sizes:
-        share = size["median"]["poll_share_of_bare_rps"]
+    ratios = result["summary"]["ratios"]
+    for name, figure in ratios.items():
+        if name.startswith("poll_cpu_over_floor@"):
+            value = figure["median"]
+            checks.append(
+                {
+                    "name": f"poll CPU per request ÷ the floor's at {int(name.split('@')[1]):,} events",
+                    "value": value,
+                    "target": f"≤ {TARGET_CPU_OVER_FLOOR}",
+                    "verdict": "met" if value <= TARGET_CPU_OVER_FLOOR else "MISSED",
+                }
+            )
+    growth = ratios.get("poll_p50_growth")
+    if growth:
         checks.append(
             {
-                "name": f"poll req/s ÷ bare req/s at {size['world']['events']:,} events",
-                "value": share,
-                "target": f"≥ {TARGET_THROUGHPUT_SHARE}",
-                "verdict": "met" if share >= TARGET_THROUGHPUT_SHARE else "MISSED",
+                "name": "poll p50 at the largest size ÷ at the smallest (median of rounds)",
+                "value": growth["median"],
+                "target": f"≤ {TARGET_P50_GROWTH}",
+                "verdict": "met" if growth["median"] <= TARGET_P50_GROWTH else "MISSED",
             }
         )
     return checks
@@ -1125,12 +1234,17 @@ def postgres_version(url: str) -> str:
     return version
 
 
+def _load_average() -> str:
+    return " ".join(f"{n:.1f}" for n in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
-        help="a PostgreSQL database this script may drop and recreate (default: %(default)s)",
+        help="a PostgreSQL database name to start from: each size gets <name>_<events>, dropped and "
+        "recreated (default: %(default)s)",
     )
     parser.add_argument("--sizes", default="10000,1000000", help="event counts, smallest first (default: %(default)s)")
     parser.add_argument(
@@ -1141,18 +1255,20 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--duration", type=float, default=10, help="seconds per measurement (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5, help="measurements per endpoint (default: %(default)s)")
-    parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up per endpoint")
+    parser.add_argument("--duration", type=float, default=6, help="seconds per measurement (default: %(default)s)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds, each measuring everything (default: %(default)s)"
+    )
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per endpoint and size")
     parser.add_argument(
         "--breakdown",
         type=int,
         default=500,
         help="requests served in process to time each query (0: skip; default: %(default)s)",
     )
-    parser.add_argument("--keep", action="store_true", help="leave the database in place afterwards")
+    parser.add_argument("--keep", action="store_true", help="leave the databases in place afterwards")
     args = parser.parse_args()  # fmt: skip
-    # Stopped from outside, still stop the server it started (the `with Server` block's exit).
+    # Stopped from outside, still stop the servers it started (the ExitStack's exit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
@@ -1163,13 +1279,10 @@ def main() -> None:
         raise SystemExit("--database-url must name a database starting with 'bench': this script drops it.")
     worlds = [World.sized(n) for n in sizes]
     keys = {name: secrets.token_urlsafe(40) for name in ("secret", "service", "client")}
-    env = server_env(args.database_url, keys)
-    port = free_port(args.port, args.port + 49)
     load_client = "wrk (1 thread, Lua script)" if shutil.which("wrk") else "Python threads (wrk not installed)"
     if not shutil.which("wrk"):
         say("wrk is not installed (apt-get install wrk): falling back to a Python client, which shares the")
         say("CPU with the server, so throughput and latency will look worse than they are.")
-    api_log = os.environ.get("IFTTT_API_LOG_ENABLED", "1 (default)")
     result: dict[str, Any] = {
         "run": {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1183,22 +1296,60 @@ def main() -> None:
             "rounds": args.rounds,
             "warmup": args.warmup,
             "limit": POLL_LIMIT,
-            "api_log": api_log,
+            "api_log": os.environ.get("IFTTT_API_LOG_ENABLED", "1 (default)"),
         },
-        "sizes": [],
     }
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp, contextlib.ExitStack() as servers:
+        prepared: list[Size] = []
+        port = args.port
         for number, world in enumerate(worlds, 1):
             say(f"[{number}/{len(worlds)}] {world.events:,} events")
-            result["sizes"].append(measure_size(args, world, env, Path(tmp), port))
+            port = free_port(port, port + 49)
+            prepared.append(size_prepare(args, world, keys, Path(tmp), port))
+            port += 1
+        loads = {}
+        for size in prepared:
+            assert size.server is not None
+            servers.enter_context(size.server)
+            loads[size.world.events] = Load(base_url=size.server.base_url, connections=args.connections,
+                                            workdir=Path(tmp))  # fmt: skip
+            say(f"  {size.world.events:,}: gunicorn, {args.workers} workers on {size.server.base_url}")
+        since = datetime.now(UTC)
+        before = {size.world.events: database_counts(size.url, since) for size in prepared}
+        for size in prepared:
+            check_responses(size.server.base_url if size.server else "", size.targets)
+        say(f"  every endpoint answers the same 50 items; warming up ({args.warmup:g} s each) …")
+        for size in prepared:
+            for endpoint in ENDPOINTS:
+                loads[size.world.events].run(size.files[endpoint], args.warmup)
+        result["run"]["load_before"] = _load_average()
+        samples = rounds_run(args, prepared, loads)
+        result["run"]["load_after"] = _load_average()
+        for size in prepared:
+            after = database_counts(size.url, since)
+            was = before[size.world.events]
+            if after["identities"] != was["identities"] or after["feed_items"] != was["feed_items"]:
+                raise SystemExit(f"Polling changed the identities or feeds ({was} → {after}): polls rebuild feeds.")
+            if after["recently_polled"] < len(size.targets):
+                raise SystemExit(
+                    f"Only {after['recently_polled']} of {len(size.targets)} identities were marked polled."
+                )
+    result["sizes"] = [{"events": size.world.events, "world": size.built} for size in prepared]
+    result["summary"] = summarise(samples, prepared)
+    result["samples"] = [asdict(s) for s in samples]
+    if args.breakdown:
+        say(f"  where the time goes: {args.breakdown} polls, bare calls and floors in one process …")
+        largest = prepared[-1]
+        result["breakdown"] = breakdown(largest.env, largest.targets, args.breakdown)
     if not args.keep:
         admin = psycopg2.connect(maintenance_url(args.database_url))
         admin.autocommit = True
         with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{database_name(args.database_url)}" WITH (FORCE)')
+            for size in prepared:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{database_name(size.url)}" WITH (FORCE)')
         admin.close()
-    result["targets"] = targets_check(result["sizes"])
+    result["targets"] = targets_check(result)
     report = markdown(result)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

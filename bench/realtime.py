@@ -9,13 +9,19 @@ records when each notification arrives, then sends 50 thousand events in batches
 
 Measured, in the same run:
 - baseline: events accepted per second with Realtime off (no outbox marks, no tasks);
-- with Realtime: events accepted per second; for every (event, identity it matches), the time from
-  the 202 to the first notification for that identity that arrived after the request was sent
+- with Realtime: events accepted per second; for every (event batch, identity it matches), the time
+  from the 202 to the first notification for that identity that arrived after the request was sent
   (p50/p99); notification requests and entries per event; and whether every matching identity was
-  notified, with nothing left pending or undelivered.
-Throughput figures are the median of several rounds.
+  notified, with nothing left pending or undelivered;
+- CPU per request (web workers + database backends) of the device API with Realtime off and on, and
+  of a bare endpoint (bench/urls.py: the same stack and device-key authentication, nothing recorded)
+  on the same requests, in the same rounds.
+Figures are the median (min–max) of the rounds. After the rounds, a latency phase sends many small
+batches (`--latency-batches` of `--latency-batch` events, spread over every device) so that several
+thousand (batch, identity) pairs are matched and the p99 is a real percentile.
 
-    .venv/bin/python bench/realtime.py                     # the full run, about 3 minutes
+    .venv/bin/python bench/realtime.py                     # the full run, about 4 minutes
+    .venv/bin/python bench/realtime.py --batch 1           # one reading per request
     .venv/bin/python bench/realtime.py --events 10000 --rounds 2   # a quick look
 
 Needs PostgreSQL (DATABASE_URL, default a `bench_realtime` database on localhost, recreated) and
@@ -48,13 +54,16 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py`
-from bench.common import database_recreate, say  # noqa: E402
+from bench.common import children, cpu_by_pid, cpu_used, database_backends, database_recreate, say  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_realtime"
 SERVICE_KEY = "bench-service-key"
 IDENTITIES_PER_USER = 10
+TARGET_PAIRS = 5000
+TARGET_P99_S = 0.5
+TARGET_CPU_OVER_BARE = 2.0
 
 
 # --- The stand-in Realtime API (its own process, so it does not share the client's GIL) ------------
@@ -197,7 +206,12 @@ class Sent:
     events: int
 
 
-def send_round(base: str, work: list[tuple[str, str, list[dict[str, Any]]]], clients: int) -> tuple[float, list[Sent]]:
+DEVICE_EVENTS, DEVICE_BARE = "/api/v1/device/events", "/api/v1/_bench/device-bare"
+
+
+def send_round(
+    base: str, work: list[tuple[str, str, list[dict[str, Any]]]], clients: int, path: str = DEVICE_EVENTS
+) -> tuple[float, list[Sent]]:
     local = threading.local()
 
     def one(item: tuple[str, str, list[dict[str, Any]]]) -> Sent:
@@ -207,14 +221,14 @@ def send_round(base: str, work: list[tuple[str, str, list[dict[str, Any]]]], cli
         body = json.dumps({"events": events})
         sent_at = time.time()
         response = session.post(
-            f"{base}/api/v1/device/events",
+            f"{base}{path}",
             data=body,
             headers={"Authorization": f"Device {key}", "Content-Type": "application/json"},
             timeout=60,
         )
         accepted_at = time.time()
         if response.status_code != 202:
-            raise SystemExit(f"The device API answered {response.status_code}: {response.text[:300]}")
+            raise SystemExit(f"{path} answered {response.status_code}: {response.text[:300]}")
         return Sent(prefix, sent_at, accepted_at, len(events))
 
     started = time.perf_counter()
@@ -237,6 +251,46 @@ def plan(devices: list[tuple[str, str]], rounds: int, events: int, batch: int, t
     return work
 
 
+@dataclass
+class Measured:
+    rate: float  # events accepted per second
+    requests_per_s: float
+    cpu_ms: float  # web workers + database backends, per request
+    web_cpu_ms: float
+    db_cpu_ms: float
+
+
+def measured_round(
+    server: subprocess.Popen[bytes], database: str, base: str, work: list[Any], clients: int, path: str = DEVICE_EVENTS
+) -> tuple[Measured, list[Sent]]:
+    """One round of `work` against `base`, with the CPU its web workers and the database used for it."""
+    workers, backends = children(server.pid), database_backends(database)
+    web, db = cpu_by_pid(workers), cpu_by_pid(backends)
+    started = time.perf_counter()
+    rate, sent = send_round(base, work, clients, path)
+    elapsed = time.perf_counter() - started
+    web_cpu = cpu_used(web, cpu_by_pid(workers))[0]
+    db_cpu = cpu_used(db, cpu_by_pid(database_backends(database)))[0]
+    per_request = 1000 / max(len(sent), 1)
+    measured = Measured(
+        rate=rate,
+        requests_per_s=len(sent) / elapsed,
+        cpu_ms=(web_cpu + db_cpu) * per_request,
+        web_cpu_ms=web_cpu * per_request,
+        db_cpu_ms=db_cpu * per_request,
+    )
+    return measured, sent
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def cell(figure: dict[str, float], digits: int = 0, scale: float = 1.0) -> str:
+    median, low, high = (figure[k] * scale for k in ("median", "min", "max"))
+    return f"{median:,.{digits}f} ({low:,.{digits}f}–{high:,.{digits}f})"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -253,6 +307,10 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--port", type=int, default=8350, help="first of three ports: web, stand-in, baseline web")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="the broker")
+    parser.add_argument(
+        "--latency-batches", type=int, default=3200, help="small batches sent after the rounds, for the latency"
+    )
+    parser.add_argument("--latency-batch", type=int, default=4, help="events per latency batch (default 4)")
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -262,7 +320,8 @@ def main() -> None:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "iftttsvc.settings",
+        # The service's settings plus the bare device endpoint (bench/urls.py).
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
         "CELERY_BROKER_URL": args.redis,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "IFTTT_SERVICE_KEY": SERVICE_KEY,
@@ -310,6 +369,10 @@ def main() -> None:
     sent: list[Sent] = []
     rates: list[float] = []
     baseline: list[float] = []
+    on_rounds: list[Measured] = []
+    off_rounds: list[Measured] = []
+    bare_rounds: list[Measured] = []
+    database = urlsplit(database_url).path.lstrip("/")
     try:
         wait_http(f"{base}/api/schema/")
         wait_http(f"{baseline_base}/api/schema/")
@@ -324,13 +387,35 @@ def main() -> None:
         )
         on_plan = plan(devices, args.rounds, args.events, args.batch, "rt", len(devices) // 2)
         off_plan = plan(devices, args.rounds, args.baseline_events, args.batch, "base", 0)
+        bare_plan = plan(devices, args.rounds, args.baseline_events, args.batch, "bare", 0)
         for n in range(args.rounds):
-            off_rate = send_round(baseline_base, off_plan[n], args.clients)[0]
-            baseline.append(off_rate)
-            rate, round_sent = send_round(base, on_plan[n], args.clients)
-            rates.append(rate)
-            sent += round_sent
-            say(f"  round {n + 1}: Realtime off {off_rate:,.0f} events/s, on {rate:,.0f} events/s")
+            # The order turns every round, so none always runs first (or right after the worker's busiest moment).
+            steps = [("off", baseline_web, baseline_base, off_plan[n], DEVICE_EVENTS),
+                     ("on", web, base, on_plan[n], DEVICE_EVENTS),
+                     ("bare", baseline_web, baseline_base, bare_plan[n], DEVICE_BARE)]  # fmt: skip
+            steps = steps[n % 3 :] + steps[: n % 3]
+            figures = {}
+            for name, server, url, work, path in steps:
+                measured, round_sent = measured_round(server, database, url, work, args.clients, path)
+                figures[name] = measured
+                if name == "on":
+                    sent += round_sent
+            on_rounds.append(figures["on"])
+            off_rounds.append(figures["off"])
+            bare_rounds.append(figures["bare"])
+            baseline.append(figures["off"].rate)
+            rates.append(figures["on"].rate)
+            say(
+                f"  round {n + 1}: Realtime off {figures['off'].rate:,.0f} events/s, on {figures['on'].rate:,.0f}; "
+                f"CPU ms per request: off {figures['off'].cpu_ms:.2f}, on {figures['on'].cpu_ms:.2f}, "
+                f"bare {figures['bare'].cpu_ms:.2f}"
+            )
+        if args.latency_batches:
+            say(f"Latency: {args.latency_batches:,} batches of {args.latency_batch} events over every device…")
+            latency_plan = plan(
+                devices, 1, args.latency_batches * args.latency_batch, args.latency_batch, "rtl", len(devices) // 3
+            )[0]
+            sent += send_round(base, latency_plan, args.clients)[1]
         say("Waiting for the last notifications…")
         from triggers.models import DeliveryStatus, RealtimeDelivery, TriggerIdentity
 
@@ -381,7 +466,21 @@ def main() -> None:
     }
     total_events = sum(s.events for s in sent)
     entries = sum(len(identities) for _, _, identities in received)
+    cpu = {
+        name: {key: spread([getattr(m, key) for m in rounds]) for key in ("cpu_ms", "web_cpu_ms", "db_cpu_ms")}
+        for name, rounds in (("off", off_rounds), ("on", on_rounds), ("bare", bare_rounds))
+    }
+    ratios = {
+        f"{name}_cpu_over_bare": spread([m.cpu_ms / b.cpu_ms for m, b in zip(rounds, bare_rounds, strict=True)])
+        for name, rounds in (("off", off_rounds), ("on", on_rounds))
+    }
     summary = {
+        "cpu_per_request_ms": cpu,
+        "cpu_ratios": ratios,
+        "baseline_events_per_s": spread(baseline),
+        "events_per_s": spread(rates),
+        "requests_per_s_on": spread([m.requests_per_s for m in on_rounds]),
+        "requests_per_s_off": spread([m.requests_per_s for m in off_rounds]),
         "baseline_events_per_s_median": statistics.median(baseline),
         "baseline_rounds": baseline,
         "events_per_s_median": statistics.median(rates),
@@ -402,17 +501,23 @@ def main() -> None:
         "not_delivered": sum(n for status, n in deliveries.items() if status != DeliveryStatus.DELIVERED),
     }
     results["summary"] = summary
-    (RESULTS_DIR / "realtime.json").write_text(json.dumps(results, indent=2))
+    for name in ("realtime.json", f"realtime-batch{args.batch}.json"):
+        (RESULTS_DIR / name).write_text(json.dumps(results, indent=2))
     print(
         "\n".join(
             [
                 "",
                 "| measure | value |",
                 "|---|---|",
-                f"| events accepted/s, Realtime off (baseline, median of {len(baseline)}) "
-                f"| {summary['baseline_events_per_s_median']:,.0f} |",
-                f"| events accepted/s, Realtime on (median of {len(rates)}) | {summary['events_per_s_median']:,.0f} |",
+                f"| events accepted/s, Realtime off (baseline, median (min–max) of {len(baseline)}) "
+                f"| {cell(summary['baseline_events_per_s'])} |",
+                f"| events accepted/s, Realtime on | {cell(summary['events_per_s'])} |",
                 f"| ratio on/off | {summary['ratio_to_baseline']:.2f} |",
+                f"| CPU ms per request (web + DB): bare endpoint | {cell(cpu['bare']['cpu_ms'], 2)} |",
+                f"| CPU ms per request: device API, Realtime off | {cell(cpu['off']['cpu_ms'], 2)} |",
+                f"| CPU ms per request: device API, Realtime on | {cell(cpu['on']['cpu_ms'], 2)} |",
+                f"| CPU per request ÷ bare's, Realtime off (per round) | {cell(ratios['off_cpu_over_bare'], 2)} |",
+                f"| CPU per request ÷ bare's, Realtime on (per round) | {cell(ratios['on_cpu_over_bare'], 2)} |",
                 f"| accepted → notified, p50 | {summary['latency_p50_s'] * 1000:.0f} ms |",
                 f"| accepted → notified, p99 | {summary['latency_p99_s'] * 1000:.0f} ms |",
                 f"| notification requests per event | {summary['requests_per_event']:.4f} |",
@@ -425,6 +530,18 @@ def main() -> None:
             ]
         )
     )
+    p99 = summary["latency_p99_s"] or 0.0
+    checks: list[tuple[str, float, str, bool]] = [("pairs not notified", lost, "0", lost == 0)]
+    if args.latency_batches:  # the latency targets are about the run with its latency phase
+        checks += [
+            ("(batch, identity) pairs matched", len(pairs), "≥ 5,000", len(pairs) >= TARGET_PAIRS),
+            ("accepted → notified p99 (ms)", p99 * 1000, "≤ 500", p99 <= TARGET_P99_S),
+        ]
+    if args.batch == 1:  # the CPU target is about one reading per request
+        on_ratio = ratios["on_cpu_over_bare"]["median"]
+        checks.append(("CPU per request ÷ bare's, Realtime on", on_ratio, "≤ 2", on_ratio <= TARGET_CPU_OVER_BARE))
+    for name, value, target, met in checks:
+        print(f"- {name}: {value:,.2f} (target {target}) — {'met' if met else 'MISSED'}")
     if lost or summary["still_pending"] or summary["not_delivered"]:
         raise SystemExit("Some matching identities were not notified: see the figures above.")
 

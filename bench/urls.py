@@ -1,9 +1,13 @@
-"""The service's URLs, plus `POST /ifttt/v1/_bench/bare`: the baseline a trigger poll is measured against.
+"""The service's URLs, plus two bare endpoints to measure the real ones against.
 
-The bare endpoint runs the same stack as a poll (middleware, bearer-token authentication, the JSON
-parser, the renderer, IFTTT's error envelope: it lives under /ifttt/ for that reason) and answers a
-fixed 50-item body shaped like a `device_switched_on` timeline, so the difference between the two is
-the poll's own work: field validation, recording the identity and reading its feed.
+`POST /api/v1/_bench/device-bare` is the device API's: the same stack and device-key authentication,
+the body parsed, a fixed 202, nothing recorded (bench/realtime.py).
+
+`POST /ifttt/v1/_bench/bare` is the trigger poll's. It runs the same stack as a poll (middleware,
+bearer-token authentication, the JSON parser, the renderer, IFTTT's error envelope: it lives under
+/ifttt/ for that reason) and answers a fixed 50-item body shaped like a `device_switched_on`
+timeline, so the difference between the two is the poll's own work: field validation, recording the
+identity and reading its feed.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any
 from django.urls import path
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from devices.apis import DeviceKeyAuthentication
 from iftttsvc import urls as service_urls
 from protocol.apis import UserApi
 
@@ -46,8 +52,17 @@ class BareApi(UserApi):
         return Response({"data": BARE_ITEMS})
 
 
+class DeviceBareApi(APIView):
+    authentication_classes = [DeviceKeyAuthentication]
+
+    def post(self, request: Request) -> Response:
+        _ = request.data
+        return Response({"events": []}, status=202)
+
+
 urlpatterns = [
     path("ifttt/v1/_bench/bare", BareApi.as_view(), name="bench-bare"),
+    path("api/v1/_bench/device-bare", DeviceBareApi.as_view(), name="bench-device-bare"),
     *service_urls.urlpatterns,
 ]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.signals import request_finished
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework.exceptions import APIException
@@ -219,7 +219,14 @@ def _insert_many(calls: list[ApiCall]) -> None:
     fields = [f for f in ApiCall._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [f.get_db_prep_save(getattr(call, f.attname), connection) for call in calls for f in fields]
+    # _record gives every other field a value of its own type, which the database takes as it is; only
+    # the time needs the backend's form (asking every field was a tenth of a poll's Python time).
+    times = {f.attname for f in fields if isinstance(f, models.DateTimeField)}
+    params = [
+        f.get_db_prep_save(getattr(call, f.attname), connection) if f.attname in times else getattr(call, f.attname)
+        for call in calls
+        for f in fields
+    ]
     table = connection.ops.quote_name(ApiCall._meta.db_table)
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -61,23 +61,34 @@ def trigger_events_list(
         rows = (
             _feed_rows_postgresql(identity.pk, limit)
             if connection.vendor == "postgresql"
-            else _feed_rows(identity, limit)
+            else feed_rows(identity, limit)
         )
-        # Rows, not model objects: a poll builds fifty of them, and that was most of its Python time.
-        # A feed is mostly one device's events: one FeedDevice per device, not per item.
-        devices: dict[str, FeedDevice] = {}
-        events: list[TimelineEvent] = []
-        for public_id, type_, value, at, device_id, name, room, kind in rows:
-            device = devices.get(device_id)
-            if device is None:
-                device = devices[device_id] = FeedDevice(device_id, name, room, kind)
-            events.append(FeedEvent(public_id, type_, value, at, device))
+        events = feed_events(rows)
         if len(events) == limit or identity.feed_complete:
             return events
+    return history_events(spec=spec, user=user, fields=fields, limit=limit)
+
+
+def history_events(*, spec: TriggerSpec, user: Any, fields: Fields, limit: int) -> list[TimelineEvent]:
+    """The trigger's own history query: for a poll without an identity, or past a truncated feed."""
     return list(spec.history(user, fields).select_related("device")[:limit])
 
 
-def _feed_rows(identity: TriggerIdentity, limit: int) -> Any:
+def feed_events(rows: Any) -> list[TimelineEvent]:
+    """Feed rows (the columns of _FEED_COLUMNS, newest first) as the events a poll renders."""
+    # Rows, not model objects: a poll builds fifty of them, and that was most of its Python time.
+    # A feed is mostly one device's events: one FeedDevice per device, not per item.
+    devices: dict[str, FeedDevice] = {}
+    events: list[TimelineEvent] = []
+    for public_id, type_, value, at, device_id, name, room, kind in rows:
+        device = devices.get(device_id)
+        if device is None:
+            device = devices[device_id] = FeedDevice(device_id, name, room, kind)
+        events.append(FeedEvent(public_id, type_, value, at, device))
+    return events
+
+
+def feed_rows(identity: TriggerIdentity, limit: int) -> Any:
     # The newest `limit` ids come from a query of their own, which can only be answered by an
     # index-only scan of (identity, occurred_at, event) that stops after `limit` rows. Joined in one
     # query, PostgreSQL estimates a short feed for most identities and picks the plain identity index
@@ -96,7 +107,7 @@ def _feed_sql() -> str:
     feed, events, devices = (
         connection.ops.quote_name(model._meta.db_table) for model in (TriggerFeedItem, DeviceEvent, Device)
     )
-    # The same read as _feed_rows in one hand-written statement: the newest `limit` feed rows from the
+    # The same read as feed_rows in one hand-written statement: the newest `limit` feed rows from the
     # (identity, occurred_at, event) index in a derived table of their own (so the scan stops at
     # `limit`), then their events and devices by primary key. Written once, not compiled per poll.
     return (

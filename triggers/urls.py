@@ -3,7 +3,7 @@ from django.urls import path
 from . import apis
 
 urlpatterns = [
-    path("triggers/<slug:slug>", apis.TriggerPollApi.as_view(), name="trigger-poll"),
+    path("triggers/<slug:slug>", apis.trigger_poll, name="trigger-poll"),
     path(
         "triggers/<slug:slug>/fields/<slug:field>/options",
         apis.TriggerFieldOptionsApi.as_view(),
