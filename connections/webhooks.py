@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from core.errors import BadRequest, NotFound
 
-from .services import CONNECTION_EVENTS, WebhookInput, ms_to_datetime
+from .inputs import CONNECTION_EVENTS, WebhookInput, ms_to_datetime
 
 KNOWN = {("connection", event) for event in CONNECTION_EVENTS} | {("trigger_subscription", "fired")}
 

@@ -17,13 +17,28 @@ logger = logging.getLogger(__name__)
 _broker_outage = Outage(logger, "Could not enqueue background work (the periodic sweep will pick it up)")
 
 
-def task_enqueue(task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None) -> bool:
-    """Send `task` now; False if the broker could not take it.
+def task_by_name(name: str) -> Task:
+    """The registered task called `name`, importing the apps' task modules first if need be.
+
+    Enqueueing by name lets a service queue work without importing its app's `tasks` module (which
+    imports the services back).
+    """
+    from celery import current_app
+
+    if name not in current_app.tasks:
+        current_app.loader.import_default_modules()
+    return cast(Task, current_app.tasks[name])
+
+
+def task_enqueue(task: Task | str, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None) -> bool:
+    """Send `task` (a task, or a task's name) now; False if the broker could not take it.
 
     The work it would do must already be recorded as a row a periodic sweep finds, so a broker
     outage delays the work and loses nothing. kombu would otherwise keep reconnecting to a dead
     broker for seconds inside the request, so the connection is tried once, briefly.
     """
+    if isinstance(task, str):
+        task = task_by_name(task)
     app = task.app
     try:
         if app.conf.task_always_eager:
@@ -45,6 +60,8 @@ def task_enqueue(task: Task, *, kwargs: dict[str, Any] | None = None, countdown:
         return False
 
 
-def task_enqueue_on_commit(task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None) -> None:
+def task_enqueue_on_commit(
+    task: Task | str, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None
+) -> None:
     """`task_enqueue` once the current transaction commits (at once outside one)."""
     transaction.on_commit(lambda: task_enqueue(task, kwargs=kwargs, countdown=countdown))
