@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -255,6 +256,12 @@ def _setup_for(
     )
 
 
+class ScriptRunStopped(BaseException):
+    """The task's time limit fell during a Connect call. A BaseException, so that no handler on the way
+    (the sandbox guards its calls against ordinary errors) mistakes it for a failed call and lets the
+    script carry on: the run is over."""
+
+
 def _call_body(
     *, connection: Connection | None, kind: str, call_id: str, body: dict[str, Any], feature_id: str
 ) -> dict[str, Any]:
@@ -314,6 +321,8 @@ def connect_call_handler(
                 )
         except ConnectUnreachable as exc:
             return CallReply(error=exc.message)
+        except SoftTimeLimitExceeded as exc:
+            raise ScriptRunStopped(str(exc)) from exc
         return CallReply(status_code=response.status_code, body=response.body)
 
     return handle

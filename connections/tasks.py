@@ -22,7 +22,7 @@ def webhook_delivery_process_task(delivery_id: int) -> None:
 def fired_trigger_script_run_task(fired_trigger_id: int) -> None:
     try:
         services.fired_trigger_script_run(fired_trigger_id=fired_trigger_id)
-    except SoftTimeLimitExceeded:
+    except (SoftTimeLimitExceeded, services.ScriptRunStopped):
         services.fired_trigger_script_stopped(
             fired_trigger_id=fired_trigger_id,
             outcome=ScriptRunOutcome.TIMED_OUT,
