@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-postgres lint format demo review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
+.PHONY: install run test test-postgres lint format demo demo-connection review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ demo: install
 		--action set_light_color --action-field "lights=Hall light" --action-field color=blue \
 		--realtime-port 8465 --poll-every 5 --nudge-after 15 --nudge-action switch_off --nudge-action switch_on \
 		--hint "Switch the Desk lamp on at http://127.0.0.1:$(PORT)/account/ (demo / demo-password) and watch. Ctrl-C stops."
+
+## Watch a connection work against `make run` started as
+## IFTTT_CONNECT_URL=http://127.0.0.1:8466 make run: its script runs for the Desk lamp's newest switch-on
+## and calls the Connect API, which this stands in for (this service's actions and queries run for real).
+demo-connection: install
+	$(PY) manage.py ifttt_connection --url http://127.0.0.1:$(PORT) --user demo --password demo-password \
+		--connection-id demo-connection --script localifttt/demo/connection.js \
+		--trigger device_switched_on --trigger-field "device=Desk lamp" --field "set_light_color.lights=Hall light" --field set_light_color.color=blue \
+		--connect-port 8466
 
 ## Publishing on IFTTT (start `make run` first): the pre-submission review, and every Applet recipe end to end
 review: install
