@@ -293,3 +293,33 @@ def test_a_missing_oauth_code_is_refused_before_sending(client, connect_api):
     with pytest.raises(ValueError):
         client.provisional_access_code_create(oauth_code="")
     assert connect_api.requests == []
+
+
+# --- a script's calls ------------------------------------------------------------------------------
+
+
+def _handler():
+    import time
+
+    from connections.services import connect_call_handler
+
+    return connect_call_handler(connection_id="conn-1", user_id=USER, deadline=time.monotonic() + 10)
+
+
+def test_a_scripts_action_answered_502_reaches_the_script_once(connect_api):
+    connect_api.enabled_users.add(USER)
+    connect_api.answer_next("POST", "/run$", 502, {"type": "error", "code": "bad_gateway", "message": "Upstream"})
+    reply = _handler()("action", "sms.send_me_text", {"fields": {"message": "hi"}})
+    assert (reply.status_code, reply.body["message"]) == (502, "Upstream")
+    assert len(connect_api.calls("POST", "/run")) == 1
+
+
+def test_a_scripts_action_that_timed_out_rejects_and_is_not_sent_again(connect_api, settings):
+    settings.IFTTT_CONNECT_TIMEOUT = 0.3
+    connect_api.enabled_users.add(USER)
+    connect_api.answer_next("POST", "/run$", 204, None, delay_s=0.6)
+    reply = _handler()("action", "sms.send_me_text", {})
+    assert reply.error is not None and "not sent again" in reply.error
+    assert len(connect_api.calls("POST", "/run")) == 1
+    request = connect_api.calls("POST", "/run")[0]
+    assert request.query == {"user_id": USER} and request.body == {"user_id": USER}

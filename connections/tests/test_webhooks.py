@@ -336,3 +336,39 @@ def test_the_sweep_finishes_work_a_broker_or_worker_outage_left_behind(
     # Ended as failed, never re-run: its calls may already have gone out.
     assert connections_work_sweep()["stopped_script_runs"] == 0
     assert len(connect_api.calls("POST", "/run")) == 1
+
+
+def test_a_delivery_is_processed_again_only_once_its_workers_lease_lapsed(
+    user, client, service_headers, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connections.services import connections_work_sweep
+
+    with django_capture_on_commit_callbacks(execute=False):  # the broker was down: no task ran
+        response = client.post(
+            "/ifttt/v1/webhooks/connection/enabled",
+            data=json.dumps(body(user)),
+            content_type="application/json",
+            HTTP_X_REQUEST_ID=uuid.uuid4().hex,
+            **service_headers,
+        )
+    assert response.status_code < 300
+    delivery = WebhookDelivery.objects.get()
+    now = timezone.now()
+    # A worker claimed it an hour after it arrived and is still within its lease.
+    WebhookDelivery.objects.update(
+        status=DeliveryStatus.PROCESSING,
+        received_at=now - timedelta(hours=2),
+        claimed_at=now,
+        lease_expires_at=now + timedelta(minutes=1),
+    )
+    assert connections_work_sweep()["reclaimed_deliveries"] == 0
+    WebhookDelivery.objects.update(lease_expires_at=now - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert connections_work_sweep()["reclaimed_deliveries"] == 1
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PROCESSED  # processed again by the sweep's task
+    assert delivery.lease_expires_at is None
