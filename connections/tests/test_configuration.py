@@ -120,7 +120,7 @@ def test_the_feature_whose_trigger_fired_decides(world):
 
 
 def test_a_step_without_configuration_passes_fields_through(world):
-    connection, state, connect_api = world
+    _, state, connect_api = world
     fire(state, 'await runAction("sms.send_me_text", {fields: {message: "hi"}});')
     assert sent_fields(connect_api) == [{"message": "hi"}]
 
@@ -136,7 +136,7 @@ def test_the_backend_gets_the_same_rules(world):
 
 
 def test_a_test_run_shows_a_refused_override(world):
-    connection, state, connect_api = world
+    connection, _, connect_api = world
     rules(connection, {"visibility": "set_by_you", "value": "blue"})
     run = script_test_run(
         connection=connection,
@@ -204,7 +204,7 @@ def test_the_admin_explains_a_wrong_field_rule(staff, row, message):
 
 
 def test_the_admin_saves_and_shows_the_rules_and_the_api_logs(staff, world):
-    connection, state, connect_api = world
+    connection, state, _ = world
     url = reverse("admin:connections_connection_change", args=[connection.pk])
     row = {"step_id": "smarthome.set_light_color", "field_id": "color", "value": "blue", "overridable": "on"}
     page = staff.post(url, _form(**row))
