@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-postgres lint format demo demo-connection review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
+.PHONY: install run test test-postgres lint format demo demo-connection review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-connect-log bench-admin bench-api-log bench-capacity screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ bench-oauth: install
 
 bench-scripts: install
 	$(PY) bench/scripts.py
+
+## What the Connect API log costs an outgoing Connect call (log on vs off, one run)
+bench-connect-log: install
+	$(PY) bench/connect_log.py
 
 ## Admin pages on 1M events + 1M API-log rows in PostgreSQL (about 5 minutes)
 bench-admin: install
