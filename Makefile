@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
+CONNECT_PORT ?= 8466
 
 .PHONY: install run test test-postgres lint format demo demo-connection review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-connect-log bench-admin bench-api-log bench-capacity screenshots clean
 
@@ -47,7 +48,7 @@ demo-connection: install
 	$(PY) manage.py ifttt_connection --url http://127.0.0.1:$(PORT) --user demo --password demo-password \
 		--connection-id demo-connection --script localifttt/demo/connection.js \
 		--trigger device_switched_on --trigger-field "device=Desk lamp" --field "set_light_color.lights=Hall light" --field set_light_color.color=blue \
-		--connect-port 8466
+		--connect-port $(CONNECT_PORT)
 
 ## Publishing on IFTTT (start `make run` first): the pre-submission review, and every Applet recipe end to end
 review: install
