@@ -58,6 +58,10 @@ class ConnectionForm(forms.ModelForm):
 
 class TestRunForm(forms.Form):
     trigger_id = forms.CharField(initial="youtube.new_liked_video", help_text="The script's Trigger.id.")
+    feature_id = forms.CharField(
+        required=False,
+        help_text="Connection.currentFeatureName: whose field configuration the calls follow (optional).",
+    )
     ingredients = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "cols": 90, "style": "font-family: monospace;"}),
         initial=json.dumps(SAMPLE_INGREDIENTS, indent=2),
@@ -215,6 +219,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     query_samples=form.cleaned_data["query_samples"],
                     user=form.cleaned_data["user"],
                     zone_name=form.cleaned_data["timezone"],
+                    feature_name=form.cleaned_data["feature_id"].strip(),
                 )
         else:
             form = TestRunForm()

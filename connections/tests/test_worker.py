@@ -15,7 +15,7 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection as db_connection
 
-from connections.models import Connection, FiredTrigger, ScriptRun, UserConnection, WebhookDelivery
+from connections.models import ConnectApiCall, Connection, FiredTrigger, ScriptRun, UserConnection, WebhookDelivery
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -202,6 +202,9 @@ def test_a_long_run_is_never_run_twice_however_old_its_event(start_worker, make_
     time.sleep(1)  # room for a second run to show itself, were one started
     assert len(connect_api.calls("POST", "/run")) == 1
     assert ScriptRun.objects.get().logs == [{"level": "log", "message": "sent 204"}]
+    # The worker logged the call for the connection's API logs (its own write path, outside a transaction).
+    user_id = fired.user_connection.user.public_id
+    assert list(ConnectApiCall.objects.values_list("connection_id", "status", "user_id")) == [("conn-1", 204, user_id)]
 
 
 def test_a_run_its_time_limit_stops_ends_failed_and_is_never_re_run(start_worker, make_user, connect_api):
