@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
+CONNECT_PORT ?= 8466
 
-.PHONY: install run test test-postgres lint format demo review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
+.PHONY: install run test test-postgres lint format demo demo-connection review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-connect-log bench-admin bench-api-log bench-capacity screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,15 @@ demo: install
 		--realtime-port 8465 --poll-every 5 --nudge-after 15 --nudge-action switch_off --nudge-action switch_on \
 		--hint "Switch the Desk lamp on at http://127.0.0.1:$(PORT)/account/ (demo / demo-password) and watch. Ctrl-C stops."
 
+## Watch a connection work against `make run` started as
+## IFTTT_CONNECT_URL=http://127.0.0.1:8466 make run: its script runs for the Desk lamp's newest switch-on
+## and calls the Connect API, which this stands in for (this service's actions and queries run for real).
+demo-connection: install
+	$(PY) manage.py ifttt_connection --url http://127.0.0.1:$(PORT) --user demo --password demo-password \
+		--connection-id demo-connection --script localifttt/demo/connection.js \
+		--trigger device_switched_on --trigger-field "device=Desk lamp" --field "set_light_color.lights=Hall light" --field set_light_color.color=blue \
+		--connect-port $(CONNECT_PORT)
+
 ## Publishing on IFTTT (start `make run` first): the pre-submission review, and every Applet recipe end to end
 review: install
 	$(PY) manage.py ifttt_review --url http://127.0.0.1:$(PORT) --user demo --password demo-password
@@ -77,6 +87,10 @@ bench-oauth: install
 
 bench-scripts: install
 	$(PY) bench/scripts.py
+
+## What the Connect API log costs an outgoing Connect call (log on vs off, one run)
+bench-connect-log: install
+	$(PY) bench/connect_log.py
 
 ## Admin pages on 1M events + 1M API-log rows in PostgreSQL (about 5 minutes)
 bench-admin: install

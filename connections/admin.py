@@ -1,4 +1,4 @@
-"""Admin: connections and their scripts (with "Test run"), users' connection state, webhooks, runs."""
+"""Admin: connections (script with "Test run", field configuration, API logs), users' state, webhooks, runs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,16 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .models import Connection, FiredTrigger, ScriptRun, UserConnection, WebhookDelivery
+from .configuration import field_rule_problems
+from .models import (
+    ConnectApiCall,
+    Connection,
+    ConnectionField,
+    FiredTrigger,
+    ScriptRun,
+    UserConnection,
+    WebhookDelivery,
+)
 from .services import script_test_run
 from .timezones import DEFAULT_RAILS_ZONE, zone_is_known
 
@@ -49,6 +58,10 @@ class ConnectionForm(forms.ModelForm):
 
 class TestRunForm(forms.Form):
     trigger_id = forms.CharField(initial="youtube.new_liked_video", help_text="The script's Trigger.id.")
+    feature_id = forms.CharField(
+        required=False,
+        help_text="Connection.currentFeatureName: whose field configuration the calls follow (optional).",
+    )
     ingredients = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "cols": 90, "style": "font-family: monospace;"}),
         initial=json.dumps(SAMPLE_INGREDIENTS, indent=2),
@@ -100,6 +113,43 @@ class TestRunForm(forms.Form):
         return value
 
 
+class ConnectionFieldForm(forms.ModelForm):
+    class Meta:
+        model = ConnectionField
+        fields = ("feature_id", "kind", "step_id", "field_id", "visibility", "value", "overridable", "position")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        candidate = ConnectionField(
+            **{name: cleaned.get(name) for name in ("feature_id", "kind", "step_id", "field_id", "visibility")},
+            value=cleaned.get("value") or "",
+            overridable=bool(cleaned.get("overridable")),
+        )
+        for name, message in field_rule_problems(candidate).items():
+            self.add_error(name, message)
+        return cleaned
+
+
+class ConnectionFieldInline(admin.TabularInline):
+    """The feature's trigger, query and action fields, each set by you or customizable by the user."""
+
+    model = ConnectionField
+    form = ConnectionFieldForm
+    extra = 0
+    fields = ("feature_id", "kind", "step_id", "field_id", "visibility", "value", "overridable", "position", "rule")
+    readonly_fields = ("rule",)
+    verbose_name = "field configuration"
+    verbose_name_plural = (
+        "Field configuration: set by you (fixed, or a default a run may override) or customizable by the user"
+    )
+
+    @admin.display(description="What a run sends")
+    def rule(self, obj: ConnectionField) -> str:
+        return obj.rule if obj.pk else ""
+
+
 class ScriptRunInline(admin.TabularInline):
     model = ScriptRun
     extra = 0
@@ -124,6 +174,23 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_display = ("connection_id", "name", "script_enabled", "updated_at")
     search_fields = ("connection_id", "name")
     change_form_template = "admin/connections/connection/change_form.html"
+    inlines = (ConnectionFieldInline,)
+    # The newest calls shown on the connection's page; the whole log is one click away.
+    API_LOG_SHOWN = 20
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        connection = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if connection is not None:
+            context["api_calls"] = list(
+                ConnectApiCall.objects.filter(connection_id=connection.connection_id)[: self.API_LOG_SHOWN]
+            )
+            context["api_log_url"] = (
+                reverse("admin:connections_connectapicall_changelist") + f"?connection_id={connection.connection_id}"
+            )
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def get_urls(self) -> list[Any]:
         custom = [
@@ -152,6 +219,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     query_samples=form.cleaned_data["query_samples"],
                     user=form.cleaned_data["user"],
                     zone_name=form.cleaned_data["timezone"],
+                    feature_name=form.cleaned_data["feature_id"].strip(),
                 )
         else:
             form = TestRunForm()
@@ -205,4 +273,32 @@ class ScriptRunAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ScriptRun._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ConnectApiCall)
+class ConnectApiCallAdmin(admin.ModelAdmin):
+    """The connection's "API logs": every request we sent to IFTTT's Connect API, one row per attempt."""
+
+    list_display = (
+        "created_at",
+        "connection_id",
+        "method",
+        "path",
+        "user_id",
+        "user_feature_id",
+        "status",
+        "outcome",
+        "attempt",
+        "duration_ms",
+        "error",
+    )
+    list_filter = ("outcome", "method")
+    search_fields = ("=connection_id", "=user_id", "=request_id", "path")
+    readonly_fields = [f.name for f in ConnectApiCall._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

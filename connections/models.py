@@ -106,6 +106,11 @@ class WebhookDelivery(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
+    # The claim on processing it; a delivery whose lease lapsed (its worker died) is processed again,
+    # which is safe because processing is one transaction.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         verbose_name_plural = "webhook deliveries"
         ordering = ("-received_at", "-id")
@@ -128,6 +133,8 @@ class ScriptState(models.TextChoices):
     PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
     DONE = "done", "Done"
+    # The run ended without succeeding (the script threw, hit a limit, or its worker was stopped).
+    FAILED = "failed", "Failed"
 
 
 class FiredTrigger(models.Model):
@@ -141,8 +148,13 @@ class FiredTrigger(models.Model):
     user_feature_trigger_id = models.CharField(max_length=100, blank=True)
     ingredients = models.JSONField(default=dict, blank=True)
     fired_at = models.DateTimeField()
-    # The connection's script for this event is work a task claims (pending → running → done).
+    # The connection's script for this event is work a task claims (pending → running → done | failed).
     script_state = models.CharField(max_length=16, choices=ScriptState.choices, default=ScriptState.NONE)
+    # The claim: when a worker took the run, and until when it owns it. A run whose lease lapsed was
+    # stopped (a time limit, a killed worker) and is never run again: its calls may already have gone out.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    script_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ("-fired_at", "-id")
@@ -201,3 +213,89 @@ class ScriptRun(models.Model):
     def __str__(self) -> str:
         kind = "Test run" if self.is_test else "Run"
         return f"{kind} · {self.trigger_id} · {self.get_outcome_display()}"
+
+
+class FieldVisibility(models.TextChoices):
+    SET_BY_YOU = "set_by_you", "Set by you"
+    USER = "user", "Customizable by the user"
+
+
+class StepKind(models.TextChoices):
+    TRIGGER = "trigger", "Trigger"
+    QUERY = "query", "Query"
+    ACTION = "action", "Action"
+
+
+class ConnectionField(models.Model):
+    """How one field of a feature's trigger, query or action is configured, as in IFTTT's connection tool.
+
+    "Set by you": `value` is sent with every run; with `overridable` it is only a default that a script
+    or the backend may replace per run (`fields` in the run body), otherwise it is fixed. "Customizable
+    by the user": the person chooses when enabling the connection (`value` is the default they are
+    offered); a run may override their choice only if `overridable`.
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="fields")
+    # IFTTT's feature id (the webhook's `feature_id`, the script's Connection.currentFeatureName).
+    feature_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=StepKind.choices)
+    # "<service>.<slug>", e.g. "smarthome.set_light_color" or "hue.change_color".
+    step_id = models.CharField(max_length=200)
+    field_id = models.CharField(max_length=100)
+    visibility = models.CharField(max_length=12, choices=FieldVisibility.choices, default=FieldVisibility.USER)
+    value = models.CharField(max_length=2000, blank=True)
+    overridable = models.BooleanField(
+        default=False, help_text="Runs may replace the value (set by you) or the user's choice (customizable)."
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("connection", "position", "feature_id", "kind", "step_id", "field_id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("connection", "feature_id", "kind", "step_id", "field_id"), name="connectionfield_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature_id} · {self.step_id}.{self.field_id} · {self.get_visibility_display()}"
+
+    @property
+    def rule(self) -> str:
+        """The rule in the words of IFTTT's connection tool (the Hue colour example)."""
+        if self.visibility == FieldVisibility.SET_BY_YOU:
+            return f"Set by you: {self.value!r}" + (
+                " (default; a run may override)" if self.overridable else " (fixed)"
+            )
+        default = f", default {self.value!r}" if self.value else ""
+        return f"Customizable by the user{default}" + ("; a run may override" if self.overridable else "")
+
+
+class ConnectApiCall(models.Model):
+    """One request we sent to IFTTT's Connect API: the connection's "API logs"."""
+
+    connection_id = models.CharField(max_length=100, blank=True)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    # The user's public id (user/info `id`) and the user feature, when the call was for one.
+    user_id = models.CharField(max_length=200, blank=True)
+    user_feature_id = models.CharField(max_length=100, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    # None: no answer (timeout, refused connection).
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=20)
+    duration_ms = models.FloatField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "Connect API call"
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=("connection_id", "-created_at"), name="connectapicall_conn_time"),
+            models.Index(fields=("created_at",), name="connectapicall_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} · {self.status or self.outcome}"

@@ -4,9 +4,20 @@ from django.db.models import Q
 
 from core.retention import history, kept
 
-from .models import Connection, DeliveryStatus, FiredTrigger, ScriptRun, ScriptState, UserConnection, WebhookDelivery
+from .models import (
+    ConnectApiCall,
+    Connection,
+    ConnectionField,
+    DeliveryStatus,
+    FiredTrigger,
+    ScriptRun,
+    ScriptState,
+    UserConnection,
+    WebhookDelivery,
+)
 
 history(Connection, why="configuration: the service's connections and their scripts")
+history(ConnectionField, why="configuration: how each feature's fields are set")
 history(UserConnection, why="each person's current connection state")
 kept(
     WebhookDelivery,
@@ -23,3 +34,9 @@ kept(
     only=~Q(script_state__in=[ScriptState.PENDING, ScriptState.RUNNING]),
 )
 kept(ScriptRun, by="created_at", setting="CONNECTIONS_RETENTION_DAYS", why="each script run, its calls and output")
+kept(
+    ConnectApiCall,
+    by="created_at",
+    setting="CONNECTIONS_RETENTION_DAYS",
+    why="each call to IFTTT's Connect API, the connection's API logs",
+)

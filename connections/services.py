@@ -5,67 +5,69 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from core import metrics
 from core.queueing import task_enqueue, task_enqueue_on_commit
 
-from .client import ConnectClient, ConnectUnreachable
+from .client import ConnectClient, ConnectInvalidParameters, ConnectUnreachable, QueryPage
+from .configuration import FieldRuleError, fields_apply
+from .inputs import CONNECTION_EVENTS, WebhookInput, ms_to_datetime
 from .models import (
     Connection,
     DeliveryStatus,
     FiredTrigger,
     ScriptRun,
+    ScriptRunOutcome,
     ScriptState,
+    StepKind,
     UserConnection,
     UserConnectionStatus,
     WebhookDelivery,
 )
 from .sandbox import CallHandler, CallReply, ScriptResult, ScriptSetup, script_execute
 from .timezones import zone_resolve
+from .webhooks import webhook_input_parse
 
 logger = logging.getLogger(__name__)
 
-CONNECTION_EVENTS = ("enabled", "updated", "disabled")
+__all__ = ["CONNECTION_EVENTS", "WebhookInput", "ms_to_datetime"]
+
+# Tasks are queued by name: importing the tasks module here would import these services back.
+DELIVERY_TASK = "connections.webhook_delivery_process"
+SCRIPT_TASK = "connections.fired_trigger_script_run"
 
 
-@dataclass
-class WebhookInput:
-    """A webhook body, checked by the view: what the services rely on."""
-
-    type: str
-    event: str
-    connection_id: str
-    user: Any
-    user_timezone: str
-    sent_at: datetime | None
-    payload: dict[str, Any]
-    trigger_id: str = ""
-    feature_id: str = ""
-    user_feature_id: str = ""
-    user_feature_trigger_id: str = ""
-    ingredients: dict[str, Any] = field(default_factory=dict)
-    event_at: datetime | None = None
+# --- leases -------------------------------------------------------------------------------------------
 
 
-def ms_to_datetime(value: Any) -> datetime | None:
-    """IFTTT's millisecond timestamps (numbers, or strings of digits in event_data) as aware datetimes."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        millis = float(value)
-    except (TypeError, ValueError):
-        return None
-    try:
-        return datetime.fromtimestamp(millis / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+def script_task_limits() -> tuple[int, int]:
+    """The script task's soft and hard time limits (s): well above the script's own limit.
+
+    The soft limit ends a run that is stuck outside the script (a Connect call that will not return);
+    the hard one kills the worker process if even that does not stop it.
+    """
+    soft = max(1, math.ceil(float(settings.CONNECTIONS_SCRIPT_TASK_SOFT_LIMIT)))
+    return soft, soft + 10
+
+
+def script_lease() -> timedelta:
+    """How long a worker owns a claimed script run: past the hard time limit, so no live run loses it."""
+    return timedelta(seconds=script_task_limits()[1] + 30.0)
+
+
+def delivery_lease() -> timedelta:
+    """How long a worker owns a claimed webhook delivery: past the default task time limit."""
+    return timedelta(seconds=float(settings.CELERY_TASK_TIME_LIMIT) + 30.0)
 
 
 def payload_key(kind: str, event: str, payload: dict[str, Any]) -> str:
@@ -103,9 +105,7 @@ def webhook_delivery_receive(
                 message="" if webhook else f"No handler for {kind}/{event}; kept for reference.",
             )
             if webhook is not None:
-                from .tasks import webhook_delivery_process_task
-
-                task_enqueue_on_commit(webhook_delivery_process_task, kwargs={"delivery_id": delivery.pk})
+                task_enqueue_on_commit(DELIVERY_TASK, kwargs={"delivery_id": delivery.pk})
     except IntegrityError:
         # Two copies raced; the other one was stored first.
         existing = _delivery_existing(request_id, key)
@@ -124,8 +124,9 @@ def _delivery_existing(request_id: str, key: str) -> WebhookDelivery | None:
 
 def webhook_delivery_process(*, delivery_id: int) -> WebhookDelivery | None:
     """Apply one stored delivery. Only the caller that moves it out of `received` does the work."""
+    now = timezone.now()
     claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.RECEIVED).update(
-        status=DeliveryStatus.PROCESSING
+        status=DeliveryStatus.PROCESSING, claimed_at=now, lease_expires_at=now + delivery_lease()
     )
     if not claimed:
         return None
@@ -135,18 +136,21 @@ def webhook_delivery_process(*, delivery_id: int) -> WebhookDelivery | None:
             _delivery_apply(delivery)
             delivery.status = DeliveryStatus.PROCESSED
             delivery.processed_at = timezone.now()
-            delivery.save(update_fields=["status", "processed_at", "connection", "message"])
+            delivery.lease_expires_at = None
+            delivery.save(update_fields=["status", "processed_at", "connection", "message", "lease_expires_at"])
     except Exception as exc:
         logger.exception("Connect webhook %s (%s/%s) failed", delivery.public_id, delivery.type, delivery.event)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.FAILED, message=f"{type(exc).__name__}: {exc}", processed_at=timezone.now()
+            status=DeliveryStatus.FAILED,
+            message=f"{type(exc).__name__}: {exc}",
+            processed_at=timezone.now(),
+            lease_expires_at=None,
         )
     return delivery
 
 
 def _delivery_apply(delivery: WebhookDelivery) -> None:
-    from .webhooks import webhook_input_parse  # the same checks the view made, on the stored body
-
+    # The same checks the view made, on the stored body.
     webhook = webhook_input_parse(delivery.type, delivery.event, delivery.payload, user=delivery.user)
     connection, _ = Connection.objects.get_or_create(connection_id=webhook.connection_id)
     delivery.connection = connection
@@ -213,9 +217,7 @@ def fired_trigger_record(
         script_state=ScriptState.PENDING if run_script else ScriptState.NONE,
     )
     if run_script:
-        from .tasks import fired_trigger_script_run_task
-
-        task_enqueue_on_commit(fired_trigger_script_run_task, kwargs={"fired_trigger_id": fired.pk})
+        task_enqueue_on_commit(SCRIPT_TASK, kwargs={"fired_trigger_id": fired.pk})
     return fired
 
 
@@ -250,30 +252,91 @@ def _setup_for(
     )
 
 
-def connect_call_handler(*, connection_id: str, user_id: str, deadline: float) -> CallHandler:
-    """Send a script's runAction/performQuery calls to the Connect API for this user and connection."""
+class ScriptRunStopped(BaseException):
+    """The task's time limit fell during a Connect call. A BaseException, so that no handler on the way
+    (the sandbox guards its calls against ordinary errors) mistakes it for a failed call and lets the
+    script carry on: the run is over."""
+
+
+def _call_body(
+    *, connection: Connection | None, kind: str, call_id: str, body: dict[str, Any], feature_id: str
+) -> dict[str, Any]:
+    """The body a script's call is sent with: the connection's field rules applied (FieldRuleError)."""
+    if connection is None:
+        return dict(body)
+    overrides = body.get("fields")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise FieldRuleError(call_id, {"fields": "must be an object of field values."})
+    fields = fields_apply(
+        connection=connection,
+        kind=StepKind.ACTION if kind == "action" else StepKind.QUERY,
+        step_id=call_id,
+        feature_id=feature_id,
+        overrides=overrides,
+    )
+    sent = {key: value for key, value in body.items() if key != "fields"}
+    if fields:
+        sent["fields"] = fields
+    return sent
+
+
+def connect_call_handler(
+    *,
+    connection_id: str,
+    user_id: str,
+    deadline: float,
+    connection: Connection | None = None,
+    feature_id: str = "",
+    user_feature_id: str = "",
+) -> CallHandler:
+    """Send a script's runAction/performQuery calls to the Connect API for this user and connection.
+
+    Calls run in the context of the fired trigger's feature (its user feature, unless the script names
+    one) with the connection's field rules applied. An action that may have reached IFTTT is never
+    sent twice: a timeout rejects the script's Promise and says so; a 5xx is the script's to read.
+    """
     client = ConnectClient()
 
     def handle(kind: str, call_id: str, body: dict[str, Any]) -> CallReply:
-        # A script acts for the user whose event it handles, whatever user_id it may have written.
-        request_body = {**body, "user_id": user_id}
-        verb = "actions/{}/run" if kind == "action" else "queries/{}/perform"
-        path = f"/v2/connections/{ConnectClient._segment(connection_id)}/" + verb.format(
-            ConnectClient._segment(call_id)
-        )
         try:
-            response = client.request("POST", path, body=request_body, deadline=deadline)
+            sent = _call_body(connection=connection, kind=kind, call_id=call_id, body=body, feature_id=feature_id)
+        except FieldRuleError as exc:
+            return CallReply(status_code=422, body=exc.as_ifttt_error())
+        # A script acts for the user whose event it handles, whatever user_id it may have written.
+        sent["user_id"] = user_id
+        if user_feature_id:
+            sent.setdefault("user_feature_id", user_feature_id)
+        try:
+            if kind == "action":
+                response = client.action_run_request(
+                    connection_id=connection_id, action_id=call_id, body=sent, deadline=deadline
+                )
+            else:
+                response = client.query_perform_request(
+                    connection_id=connection_id, query_id=call_id, body=sent, deadline=deadline
+                )
         except ConnectUnreachable as exc:
             return CallReply(error=exc.message)
+        except SoftTimeLimitExceeded as exc:
+            raise ScriptRunStopped(str(exc)) from exc
         return CallReply(status_code=response.status_code, body=response.body)
 
     return handle
 
 
-def dry_run_handler(*, query_samples: dict[str, Any]) -> CallHandler:
-    """Answer as IFTTT would without sending anything: actions 204, queries the sample rows given."""
+def dry_run_handler(
+    *, query_samples: dict[str, Any], connection: Connection | None = None, feature_id: str = ""
+) -> CallHandler:
+    """Answer as IFTTT would without sending anything: actions 204, queries the sample rows given.
+
+    With a connection, its field rules apply as they would to a real run (a refused override is a 422).
+    """
 
     def handle(kind: str, call_id: str, body: dict[str, Any]) -> CallReply:
+        try:
+            _call_body(connection=connection, kind=kind, call_id=call_id, body=body, feature_id=feature_id)
+        except FieldRuleError as exc:
+            return CallReply(status_code=422, body=exc.as_ifttt_error())
         if kind == "action":
             return CallReply(status_code=204, body={})
         rows = query_samples.get(call_id, [])
@@ -284,6 +347,69 @@ def dry_run_handler(*, query_samples: dict[str, Any]) -> CallHandler:
         return CallReply(status_code=200, body={"type": "list", "data": rows})
 
     return handle
+
+
+# --- the backend's own calls ---------------------------------------------------------------------------
+
+
+def _rules_applied(
+    *, connection: Connection, kind: str, step_id: str, feature_id: str, fields: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    try:
+        return fields_apply(connection=connection, kind=kind, step_id=step_id, feature_id=feature_id, overrides=fields)
+    except FieldRuleError as exc:
+        error = exc.as_ifttt_error()
+        raise ConnectInvalidParameters(error["message"], code=error["code"], details=error["details"]) from None
+
+
+def connection_action_run(
+    *,
+    connection: Connection,
+    user: Any,
+    action_id: str,
+    fields: dict[str, Any] | None = None,
+    feature_id: str = "",
+    user_feature_id: str | None = None,
+    client: ConnectClient | None = None,
+) -> None:
+    """Run an action of the connection for a user, its field rules applied (refused overrides raise 422)."""
+    sent = _rules_applied(
+        connection=connection, kind=StepKind.ACTION, step_id=action_id, feature_id=feature_id, fields=fields
+    )
+    (client or ConnectClient()).action_run(
+        connection_id=connection.connection_id,
+        action_id=action_id,
+        user_id=user.public_id,
+        fields=sent,
+        user_feature_id=user_feature_id,
+    )
+
+
+def connection_query_perform(
+    *,
+    connection: Connection,
+    user: Any,
+    query_id: str,
+    fields: dict[str, Any] | None = None,
+    feature_id: str = "",
+    user_feature_id: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    client: ConnectClient | None = None,
+) -> QueryPage:
+    """One page of a connection's query for a user, its field rules applied."""
+    sent = _rules_applied(
+        connection=connection, kind=StepKind.QUERY, step_id=query_id, feature_id=feature_id, fields=fields
+    )
+    return (client or ConnectClient()).query_perform(
+        connection_id=connection.connection_id,
+        query_id=query_id,
+        user_id=user.public_id,
+        fields=sent,
+        user_feature_id=user_feature_id,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def _run_record(
@@ -319,9 +445,14 @@ def _run_record(
 
 
 def fired_trigger_script_run(*, fired_trigger_id: int) -> ScriptRun | None:
-    """Run the connection's script for one fired trigger. Only the caller that claims the event runs it."""
+    """Run the connection's script for one fired trigger. Only the caller that claims the event runs it.
+
+    The claim is a lease (`claimed_at`, `lease_expires_at`) longer than the task's hard time limit,
+    so neither a redelivered message nor the recovery sweep can start the script again while it runs.
+    """
+    now = timezone.now()
     claimed = FiredTrigger.objects.filter(pk=fired_trigger_id, script_state=ScriptState.PENDING).update(
-        script_state=ScriptState.RUNNING
+        script_state=ScriptState.RUNNING, claimed_at=now, lease_expires_at=now + script_lease()
     )
     if not claimed:
         return None
@@ -343,11 +474,17 @@ def fired_trigger_script_run(*, fired_trigger_id: int) -> ScriptRun | None:
         zone_name=user_connection.timezone,
     )
     handler = connect_call_handler(
-        connection_id=connection.connection_id, user_id=user.public_id, deadline=time.monotonic() + timeout_s
+        connection_id=connection.connection_id,
+        user_id=user.public_id,
+        deadline=time.monotonic() + timeout_s,
+        connection=connection,
+        feature_id=fired.feature_id,
+        user_feature_id=fired.user_feature_id,
     )
     result = script_execute(
         setup=setup, handler=handler, timeout_s=timeout_s, memory_mb=settings.CONNECTIONS_SCRIPT_MEMORY_MB
     )
+    succeeded = result.outcome == ScriptRunOutcome.SUCCEEDED
     with transaction.atomic():
         run = _run_record(
             connection=connection,
@@ -359,9 +496,50 @@ def fired_trigger_script_run(*, fired_trigger_id: int) -> ScriptRun | None:
             fired=fired,
             is_test=False,
         )
-        FiredTrigger.objects.filter(pk=fired.pk).update(script_state=ScriptState.DONE)
-    if result.outcome != "succeeded":
+        # Only while this claim still holds: a run the sweep already declared stopped stays so.
+        FiredTrigger.objects.filter(pk=fired.pk, script_state=ScriptState.RUNNING, claimed_at=fired.claimed_at).update(
+            script_state=ScriptState.DONE if succeeded else ScriptState.FAILED,
+            script_error="" if succeeded else result.error[:2000],
+            lease_expires_at=None,
+        )
+    metrics.script_runs.labels(outcome=result.outcome).inc()
+    metrics.script_seconds.observe(result.duration_ms / 1000)
+    if not succeeded:
         logger.warning("Connection %s script %s: %s", connection.connection_id, result.outcome, result.error[:500])
+    return run
+
+
+def fired_trigger_script_stopped(*, fired_trigger_id: int, outcome: str, reason: str) -> ScriptRun | None:
+    """End a claimed run that was stopped from outside (a time limit, a worker that died) as failed.
+
+    It is never run again: some of its calls may already have reached IFTTT, and running them twice
+    is worse than once too few (IFTTT itself does not re-run a script it terminated).
+    """
+    with transaction.atomic():
+        fired = (
+            FiredTrigger.objects.select_for_update()
+            .select_related("user_connection__connection", "user_connection__user")
+            .filter(pk=fired_trigger_id, script_state=ScriptState.RUNNING)
+            .first()
+        )
+        if fired is None:
+            return None
+        FiredTrigger.objects.filter(pk=fired.pk).update(
+            script_state=ScriptState.FAILED, script_error=reason[:2000], lease_expires_at=None
+        )
+        connection = fired.user_connection.connection
+        run = ScriptRun.objects.create(
+            connection=connection,
+            fired_trigger=fired,
+            user=fired.user_connection.user,
+            script=connection.script,
+            trigger_id=fired.trigger_id,
+            ingredients=fired.ingredients,
+            outcome=outcome,
+            error=reason,
+        )
+    metrics.script_runs.labels(outcome=outcome).inc()
+    logger.warning("Connection %s script stopped: %s", connection.connection_id, reason)
     return run
 
 
@@ -390,7 +568,7 @@ def script_test_run(
     )
     result = script_execute(
         setup=setup,
-        handler=dry_run_handler(query_samples=query_samples),
+        handler=dry_run_handler(query_samples=query_samples, connection=connection, feature_id=feature_name),
         timeout_s=float(settings.CONNECTIONS_SCRIPT_TIMEOUT),
         memory_mb=settings.CONNECTIONS_SCRIPT_MEMORY_MB,
     )
@@ -408,29 +586,41 @@ def script_test_run(
 
 # --- recovery ---------------------------------------------------------------------------------------
 
-# Work the broker never delivered (it was down when the webhook arrived) is re-sent after this long...
+# Work the broker never delivered (it was down when the webhook arrived) is re-sent after this long.
+# Work a worker claimed is judged by its lease alone, never by when it was received: a backlog longer
+# than any window must not make a run that is still going look stuck.
 SWEEP_RESEND_AFTER = timedelta(seconds=30)
-# ...and work a worker claimed and never finished (it died) is reclaimed after this long: well past
-# the tasks' own time limits, so a slow run in progress is never taken from its worker.
-SWEEP_STUCK_AFTER = timedelta(minutes=10)
 SWEEP_BATCH = 500
+STOPPED_REASON = (
+    "Stopped before it finished: its worker was stopped (the task's hard time limit, or a restart or crash) "
+    "and held it past its lease. It was not run again, since some of its calls may already have been sent."
+)
 
 
 def connections_work_sweep() -> dict[str, int]:
-    """Re-enqueue Connect work that a broker or worker outage left behind. Returns what it did.
+    """Finish what a broker or worker outage left behind. Returns what it did.
 
-    A reclaimed script run may already have made some of its calls before its worker died; running
-    it again is how nothing is lost (at least once), as IFTTT itself retries actions.
+    - deliveries whose worker's lease lapsed are processed again (processing is one transaction, so
+      a worker that died left nothing half-applied);
+    - script runs whose worker's lease lapsed end as failed, with the reason: never re-run;
+    - deliveries and script runs never claimed are enqueued again (claiming makes a duplicate a no-op).
     """
-    from .tasks import fired_trigger_script_run_task, webhook_delivery_process_task
-
     now = timezone.now()
-    reclaimed_deliveries = WebhookDelivery.objects.filter(
-        status=DeliveryStatus.PROCESSING, received_at__lt=now - SWEEP_STUCK_AFTER
-    ).update(status=DeliveryStatus.RECEIVED)
-    reclaimed_runs = FiredTrigger.objects.filter(
-        script_state=ScriptState.RUNNING, delivery__received_at__lt=now - SWEEP_STUCK_AFTER
-    ).update(script_state=ScriptState.PENDING)
+    reclaimed_deliveries = (
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PROCESSING)
+        .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, received_at__lt=now - delivery_lease()))
+        .update(status=DeliveryStatus.RECEIVED, lease_expires_at=None)
+    )
+    lapsed = list(
+        FiredTrigger.objects.filter(script_state=ScriptState.RUNNING)
+        .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, fired_at__lt=now - script_lease()))
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    stopped = sum(
+        1
+        for pk in lapsed
+        if fired_trigger_script_stopped(fired_trigger_id=pk, outcome=ScriptRunOutcome.CRASHED, reason=STOPPED_REASON)
+    )
     deliveries = list(
         WebhookDelivery.objects.filter(status=DeliveryStatus.RECEIVED, received_at__lt=now - SWEEP_RESEND_AFTER)
         .order_by("received_at")
@@ -444,12 +634,12 @@ def connections_work_sweep() -> dict[str, int]:
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
     for pk in deliveries:
-        task_enqueue(webhook_delivery_process_task, kwargs={"delivery_id": pk})
+        task_enqueue(DELIVERY_TASK, kwargs={"delivery_id": pk})
     for pk in runs:
-        task_enqueue(fired_trigger_script_run_task, kwargs={"fired_trigger_id": pk})
+        task_enqueue(SCRIPT_TASK, kwargs={"fired_trigger_id": pk})
     return {
         "reclaimed_deliveries": reclaimed_deliveries,
-        "reclaimed_script_runs": reclaimed_runs,
+        "stopped_script_runs": stopped,
         "deliveries_enqueued": len(deliveries),
         "script_runs_enqueued": len(runs),
     }

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from core.errors import BadRequest, NotFound, serializer_problems
 
-from .services import CONNECTION_EVENTS, WebhookInput, ms_to_datetime
+from .inputs import CONNECTION_EVENTS, WebhookInput, ms_to_datetime
 
 KNOWN = {("connection", event) for event in CONNECTION_EVENTS} | {("trigger_subscription", "fired")}
 

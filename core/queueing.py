@@ -6,7 +6,6 @@ import logging
 from typing import Any, cast
 
 from celery import Task
-from django.conf import settings
 from django.db import transaction
 
 from .logs import Outage
@@ -17,15 +16,31 @@ logger = logging.getLogger(__name__)
 _broker_outage = Outage(logger, "Could not enqueue background work (the periodic sweep will pick it up)")
 
 
+def task_by_name(name: str) -> Task:
+    """The registered task called `name`, importing the apps' task modules first if need be.
+
+    Enqueueing by name lets a service queue work without importing its app's `tasks` module (which
+    imports the services back).
+    """
+    from celery import current_app
+
+    if name not in current_app.tasks:
+        current_app.loader.import_default_modules()
+    return cast(Task, current_app.tasks[name])
+
+
 def task_enqueue(
-    task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None, queue: str | None = None
+    task: Task | str, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None, queue: str | None = None
 ) -> bool:
-    """Send `task` now (to `queue`, else the default queue); False if the broker could not take it.
+    """Send `task` (a task, or a task's name) now, to `queue` or where CELERY_TASK_ROUTES sends it;
+    False if the broker could not take it.
 
     The work it would do must already be recorded as a row a periodic sweep finds, so a broker
     outage delays the work and loses nothing. kombu would otherwise keep reconnecting to a dead
     broker for seconds inside the request, so the connection is tried once, briefly.
     """
+    if isinstance(task, str):
+        task = task_by_name(task)
     app = task.app
     try:
         if app.conf.task_always_eager:
@@ -36,7 +51,7 @@ def task_enqueue(
             task.apply_async(
                 kwargs=kwargs or {},
                 countdown=countdown or 0.0,
-                queue=queue or settings.CELERY_TASK_DEFAULT_QUEUE,
+                queue=queue,  # None: CELERY_TASK_ROUTES decides
                 producer=producer,
                 retry=False,
             )
@@ -47,6 +62,8 @@ def task_enqueue(
         return False
 
 
-def task_enqueue_on_commit(task: Task, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None) -> None:
+def task_enqueue_on_commit(
+    task: Task | str, *, kwargs: dict[str, Any] | None = None, countdown: float | None = None
+) -> None:
     """`task_enqueue` once the current transaction commits (at once outside one)."""
     transaction.on_commit(lambda: task_enqueue(task, kwargs=kwargs, countdown=countdown))

@@ -48,13 +48,17 @@ IFTTT_REDIRECT_URI = f"https://ifttt.com/channels/{IFTTT_SERVICE_SLUG}/authorize
 # An empty value turns Realtime notifications off (the test suite and offline development do this).
 IFTTT_REALTIME_URL = env.str("IFTTT_REALTIME_URL", default="https://realtime.ifttt.com/v1/notifications")
 IFTTT_CONNECT_URL = env_or("IFTTT_CONNECT_URL", "https://connect.ifttt.com")
-# Connect API client: per-attempt timeout (s), retries on 5xx/timeouts, first backoff delay (s, doubling).
+# Connect API client: per-attempt timeout (s), retries (reads only; an action run that may have run is never
+# re-sent), first backoff delay (s, doubling, with jitter).
 IFTTT_CONNECT_TIMEOUT = env.float("IFTTT_CONNECT_TIMEOUT", default=10.0)
 IFTTT_CONNECT_RETRIES = env.int("IFTTT_CONNECT_RETRIES", default=3)
 IFTTT_CONNECT_BACKOFF = env.float("IFTTT_CONNECT_BACKOFF", default=0.5)
 # Connection runtime scripts: IFTTT's 10 s limit, and a V8 heap cap per run.
 CONNECTIONS_SCRIPT_TIMEOUT = env.float("CONNECTIONS_SCRIPT_TIMEOUT", default=10.0)
 CONNECTIONS_SCRIPT_MEMORY_MB = env.int("CONNECTIONS_SCRIPT_MEMORY_MB", default=64)
+# The script task's soft time limit (s), a backstop above the script's own: a run it stops ends as
+# failed and is never re-run. The hard limit is 10 s more; a claimed run's lease 30 s more again.
+CONNECTIONS_SCRIPT_TASK_SOFT_LIMIT = env.float("CONNECTIONS_SCRIPT_TASK_SOFT_LIMIT", default=60.0)
 # --- The service's identity: every page, the banner, the landing page and `ifttt_review` use these.
 SERVICE_NAME = env_or("SERVICE_NAME", "Smart Home")
 SERVICE_DESCRIPTION = env_or(

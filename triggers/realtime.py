@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from core import metrics
 from core.observability import request_id_var
-from core.queueing import task_enqueue
+from core.queueing import task_by_name, task_enqueue
 from core.retry import RetryPolicy, parse_retry_after, should_retry
 
 from .models import (
@@ -135,14 +135,17 @@ def _slot_grace() -> timedelta:
     return timedelta(seconds=max(2 * settings.REALTIME_SWEEP_SECONDS, 1.0))
 
 
+DISPATCH_TASK = "triggers.tasks.realtime_dispatch"
+
+
 def realtime_dispatch_schedule(*, countdown: float, min_age: float | None = None) -> bool:
     """Queue one dispatch task `countdown` seconds from now unless one is queued already.
 
     True if this call queued it. One conditional UPDATE of the slot row decides, so however many
     events arrive, at most one dispatch task waits in the queue at a time.
     """
-    from .tasks import realtime_dispatch
-
+    # By name: triggers.tasks imports this module.
+    realtime_dispatch = task_by_name(DISPATCH_TASK)
     if realtime_dispatch.app.conf.task_always_eager:
         # Eager runs have no countdown (nor a queue to flood): send what is pending now.
         return task_enqueue(realtime_dispatch, kwargs={"min_age": 0.0})

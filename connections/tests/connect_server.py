@@ -6,6 +6,7 @@ answer the next matching requests differently (errors, 5xx, slow answers) to exe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -16,8 +17,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-PORTS = range(8500, 8550)
 
 
 @dataclass
@@ -36,6 +35,7 @@ class Scripted:
     status: int
     body: Any = None
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def error(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
@@ -57,10 +57,18 @@ class ConnectState:
     scripted: list[Scripted] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer_next(self, method: str, pattern: str, status: int, body: Any = None, delay_s: float = 0.0) -> None:
+    def answer_next(
+        self,
+        method: str,
+        pattern: str,
+        status: int,
+        body: Any = None,
+        delay_s: float = 0.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer the next request matching `method` and the `pattern` regex with this, once."""
         with self.lock:
-            self.scripted.append(Scripted(method, pattern, status, body, delay_s))
+            self.scripted.append(Scripted(method, pattern, status, body, delay_s, dict(headers or {})))
 
     def calls(self, method: str | None = None, contains: str = "") -> list[Recorded]:
         with self.lock:
@@ -73,9 +81,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass
 
-    def _reply(self, status: int, body: Any = None) -> None:
+    def _reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
         payload = b"" if body is None else json.dumps(body).encode("utf-8")
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if payload:
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
@@ -104,7 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
                 state.scripted.remove(scripted)
         if scripted is not None:
             time.sleep(scripted.delay_s)
-            self._reply(scripted.status, scripted.body)
+            with contextlib.suppress(OSError):  # the client may have given up waiting
+                self._reply(scripted.status, scripted.body, scripted.headers)
             return
         status, answer = self._ifttt(state, record)
         self._reply(status, answer)
@@ -114,7 +125,18 @@ class _Handler(BaseHTTPRequestHandler):
             return 401, error("unauthorized", "Invalid service key")
         path, body = request.path, request.body if isinstance(request.body, dict) else {}
         if path == "/v2/me":
-            return 200, {"type": "me", "authentication_level": "channel", "service_id": "smarthome"}
+            me = {"type": "me", "authentication_level": "channel", "service_id": "smarthome", "user_login": None}
+            if request.query.get("user_id"):
+                me.update(authentication_level="user", user_login=request.query["user_id"])
+            return 200, me
+        if path == "/v2/provisional_access_code" and request.method == "POST":
+            if not body.get("oauth_code"):
+                return 422, error(
+                    "invalid_parameters",
+                    "The parameters of your request were invalid",
+                    [{"parameter": "/oauth_code", "message": "is required"}],
+                )
+            return 201, {"provisional_access_code": f"pac-{body['oauth_code']}"}
         match = re.fullmatch(r"/v2/connections/([^/]+)(/.*)?", path)
         if not match:
             return 404, error("not_found", "Not found")
@@ -190,16 +212,8 @@ class _Server(ThreadingHTTPServer):
 
 @contextmanager
 def connect_api_server(service_key: str) -> Iterator[tuple[str, ConnectState]]:
-    """Start the stand-in on the first free port of PORTS; yields its base URL and its state."""
-    last_error: OSError | None = None
-    for port in PORTS:
-        try:
-            server = _Server(("127.0.0.1", port), _Handler)
-            break
-        except OSError as exc:
-            last_error = exc
-    else:
-        raise RuntimeError(f"No free port in {PORTS.start}-{PORTS.stop - 1}: {last_error}")
+    """Start the stand-in on a port the operating system picks; yields its base URL and its state."""
+    server = _Server(("127.0.0.1", 0), _Handler)
     server.state = ConnectState(service_key=service_key)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -329,12 +329,56 @@ def test_the_sweep_finishes_work_a_broker_or_worker_outage_left_behind(
     assert fired.script_state == ScriptState.DONE
     assert len(connect_api.calls("POST", "/run")) == 1
 
-    # A worker died mid-run: the event stays "running" until the sweep gives it to another worker.
-    FiredTrigger.objects.update(script_state=ScriptState.RUNNING)
-    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=5))
-    assert connections_work_sweep()["reclaimed_script_runs"] == 0  # it may still be running: leave it
-    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(minutes=11))
-    assert connections_work_sweep()["reclaimed_script_runs"] == 1
-    assert FiredTrigger.objects.get().script_state == ScriptState.DONE
-    assert ScriptRun.objects.filter(fired_trigger=fired).count() == 2
-    assert len(connect_api.calls("POST", "/run")) == 2
+    # A worker died mid-run, long after the event arrived: its lease decides, not the event's age.
+    now = timezone.now()
+    FiredTrigger.objects.update(
+        script_state=ScriptState.RUNNING, claimed_at=now, lease_expires_at=now + timedelta(minutes=1)
+    )
+    WebhookDelivery.objects.update(received_at=now - timedelta(hours=1))
+    assert connections_work_sweep()["stopped_script_runs"] == 0  # still leased: it may be running
+    FiredTrigger.objects.update(lease_expires_at=now - timedelta(seconds=1))
+    assert connections_work_sweep()["stopped_script_runs"] == 1
+    fired.refresh_from_db()
+    assert fired.script_state == ScriptState.FAILED
+    assert "not run again" in fired.script_error
+    stopped = ScriptRun.objects.filter(fired_trigger=fired).latest("id")
+    assert stopped.outcome == "crashed" and "lease" in stopped.error
+    # Ended as failed, never re-run: its calls may already have gone out.
+    assert connections_work_sweep()["stopped_script_runs"] == 0
+    assert len(connect_api.calls("POST", "/run")) == 1
+
+
+def test_a_delivery_is_processed_again_only_once_its_workers_lease_lapsed(
+    user, client, service_headers, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connections.services import connections_work_sweep
+
+    with django_capture_on_commit_callbacks(execute=False):  # the broker was down: no task ran
+        response = client.post(
+            "/ifttt/v1/webhooks/connection/enabled",
+            data=json.dumps(body(user)),
+            content_type="application/json",
+            HTTP_X_REQUEST_ID=uuid.uuid4().hex,
+            **service_headers,
+        )
+    assert response.status_code < 300
+    delivery = WebhookDelivery.objects.get()
+    now = timezone.now()
+    # A worker claimed it an hour after it arrived and is still within its lease.
+    WebhookDelivery.objects.update(
+        status=DeliveryStatus.PROCESSING,
+        received_at=now - timedelta(hours=2),
+        claimed_at=now,
+        lease_expires_at=now + timedelta(minutes=1),
+    )
+    assert connections_work_sweep()["reclaimed_deliveries"] == 0
+    WebhookDelivery.objects.update(lease_expires_at=now - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert connections_work_sweep()["reclaimed_deliveries"] == 1
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PROCESSED  # processed again by the sweep's task
+    assert delivery.lease_expires_at is None
