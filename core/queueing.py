@@ -51,7 +51,7 @@ def task_enqueue(
             task.apply_async(
                 kwargs=kwargs or {},
                 countdown=countdown or 0.0,
-                queue=queue,  # None: CELERY_TASK_ROUTES decides
+                queue=cast(Any, queue),  # None: CELERY_TASK_ROUTES decides
                 producer=producer,
                 retry=False,
             )
