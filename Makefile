@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test test-postgres lint format demo review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
+DURATION ?= 30
+
+.PHONY: help soak bench-broker install run test test-postgres lint format demo review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-admin bench-api-log bench-capacity screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +15,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+## Create .venv and install the pinned requirements
 install: $(VENV)/.installed
+
+## List the targets, one line each
+help:
+	@awk '/^## /{ if (!desc) desc = substr($$0, 4); next } \
+	     /^[a-zA-Z][a-zA-Z_-]*:/{ if (desc) { split($$1, t, ":"); printf "  %-16s %s\n", t[1], desc } } \
+	     { desc = "" }' $(MAKEFILE_LIST)
 
 ## Start everything: migrate, IFTTT's OAuth app, demo data, web + background worker on http://127.0.0.1:$(PORT)
 run: install
@@ -30,8 +39,8 @@ test: install
 test-postgres: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/iftttsvc} $(PY) -m pytest $(PYTEST_ARGS)
 
-## Watch an Applet work against `make run` (start that first, in another terminal): "when the desk lamp
-## switches on, set the hall light to blue". For instant runs, start it as
+## Watch an Applet work against `make run` (start that first): desk lamp on, hall light blue
+## Run in another terminal: "when the desk lamp switches on, set the hall light to blue". For instant runs, start it as
 ## IFTTT_REALTIME_URL=http://127.0.0.1:8465/v1/notifications make run
 demo: install
 	$(PY) manage.py ifttt_applet --url http://127.0.0.1:$(PORT) --user demo --password demo-password \
@@ -40,33 +49,40 @@ demo: install
 		--realtime-port 8465 --poll-every 5 --nudge-after 15 --nudge-action switch_off --nudge-action switch_on \
 		--hint "Switch the Desk lamp on at http://127.0.0.1:$(PORT)/account/ (demo / demo-password) and watch. Ctrl-C stops."
 
-## Publishing on IFTTT (start `make run` first): the pre-submission review, and every Applet recipe end to end
+## The pre-submission review against `make run` (start that first), as on the way to publishing on IFTTT
 review: install
 	$(PY) manage.py ifttt_review --url http://127.0.0.1:$(PORT) --user demo --password demo-password
 
+## Every Applet recipe end to end against `make run` (start that first)
 recipes: install
 	$(PY) manage.py ifttt_applet --url http://127.0.0.1:$(PORT) --user tester --password tester-password \
 		--all-recipes --cause --realtime-port -1 --poll-every 1 --stop-after 30
 
+## ruff, ruff format --check, mypy and the import layers
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/lint-imports
 
+## Fix what ruff can and format the code
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+## Trigger polls at 10 thousand and 1 million events, beside a bare endpoint (PostgreSQL)
 bench-poll: install
 	$(PY) bench/poll.py
 
+## Device events through to Realtime notifications (PostgreSQL, Redis)
 bench-realtime: install
 	$(PY) bench/realtime.py
 
+## The OAuth connection and the account page
 bench-oauth: install
 	$(PY) bench/oauth.py
 
+## Connection runtime scripts
 bench-scripts: install
 	$(PY) bench/scripts.py
 
@@ -86,5 +102,14 @@ bench-capacity: install
 screenshots: install
 	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py accounts/tests/test_landing_browser.py -q
 
+## Embedded broker candidates side by side: throughput, lost and duplicated messages
+bench-broker: install
+	$(PY) bench/broker.py
+
+## Soak the `make run` stack for DURATION minutes (default 30) under steady mixed use; fails on any loss
+soak: install
+	$(PY) bench/soak.py --minutes $(DURATION)
+
+## Remove local state (var/) and tool caches
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

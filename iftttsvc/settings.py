@@ -14,13 +14,13 @@ from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
 # Local state: the SQLite database, the embedded broker's file, the beat schedule, collected static files.
 # VAR_DIR moves all of it (the soak runs a whole stack in a temporary folder this way).
 VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
 def env_or(name: str, default: str) -> str:

@@ -23,9 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
         # A part that dies more often than this within the window is not started again: serve stops.
-        parser.add_argument("--max-restarts", type=int, default=int(os.environ.get("SERVE_MAX_RESTARTS", "5")))
+        parser.add_argument("--max-restarts", type=int, default=int(os.environ.get("SERVE_MAX_RESTARTS") or "5"))
         parser.add_argument(
-            "--restart-window", type=float, default=float(os.environ.get("SERVE_RESTART_WINDOW", "600"))
+            "--restart-window", type=float, default=float(os.environ.get("SERVE_RESTART_WINDOW") or "600")
         )
 
     def handle(self, *args: Any, port: int, host: str, web_workers: int, **options: Any) -> None:
