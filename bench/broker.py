@@ -82,7 +82,7 @@ def producer(url: str, options: dict[str, Any], queue: str, ids: list[int], erro
             try:
                 simple.put({"n": n})
             except Exception as exc:
-                errors.put(f"publish: {type(exc).__name__}: {exc}"[:100])
+                errors.put(f"publish: {type(exc).__name__}: {exc}".splitlines()[0][:100])
 
 
 def consumer(url: str, options: dict[str, Any], queue: str, received: Any, errors: Any, stop: Any) -> None:
@@ -94,7 +94,7 @@ def consumer(url: str, options: dict[str, Any], queue: str, received: Any, error
             except Empty:
                 continue
             except Exception as exc:
-                errors.put(f"take: {type(exc).__name__}: {exc}"[:100])
+                errors.put(f"take: {type(exc).__name__}: {exc}".splitlines()[0][:100])
                 continue
             received.put(message.payload["n"])
             message.ack()
@@ -110,7 +110,7 @@ def round_run(transport: str, args: argparse.Namespace) -> dict[str, Any] | None
         try:
             with _connection(url, options) as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
-                conn.SimpleQueue(queue).qsize()
+                conn.SimpleQueue(queue).close()  # declares it
         except Exception:
             if transport == "redis":
                 return None
