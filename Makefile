@@ -31,13 +31,13 @@ run: install
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve --port $(PORT)
 
-## Run the test suite (SQLite unless DATABASE_URL is set)
+## Run the test suite on every core (SQLite unless DATABASE_URL is set; PYTEST_ARGS="-n 0" for one process)
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 ## The suite on PostgreSQL (as CI runs it)
 test-postgres: install
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/iftttsvc} $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/iftttsvc} $(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 ## Watch an Applet work against `make run` (start that first): desk lamp on, hall light blue
 ## Run in another terminal: "when the desk lamp switches on, set the hall light to blue". For instant runs, start it as

@@ -45,6 +45,15 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `make test` spreads the suite over the machine's cores (pytest-xdist, --dist loadgroup). Tests that
+    # start Celery workers share one Redis broker database, where workers of two tests would take each
+    # other's tasks: keep them on one xdist worker, one after another.
+    for item in items:
+        if "require_redis" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("redis"))
+
+
 @pytest.fixture
 def require_postgres() -> None:
     # Running on SQLite is a choice of database, not a missing service: CI runs the suite on both,
