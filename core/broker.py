@@ -1,4 +1,4 @@
-"""The embedded broker: a kombu transport on one SQLite file (`sqlite:///path/to/broker.sqlite3`).
+"""The embedded broker: a kombu transport on one SQLite file (`sqlite://localhost//abs/broker.sqlite3`).
 
 Used when CELERY_BROKER_URL is unset, so `make run` needs nothing installed beside Python. Why not
 kombu's own filesystem transport: a consumer can read a message file that is created but not yet
@@ -14,7 +14,7 @@ Nothing is done twice and nothing is lost when a worker dies:
 - a requeue (reject, or the worker's orderly shutdown) releases the claim instead of copying the row.
 
 WAL mode lets the web processes publish while the worker polls; every write is a single statement
-or an immediate transaction, and waits up to `busy_timeout` seconds for the lock.
+(it takes the write lock before it reads), and waits up to `busy_timeout` seconds for the lock.
 """
 
 from __future__ import annotations
@@ -70,9 +70,6 @@ def database_path(url: str) -> Path:
 
 
 class Channel(virtual.Channel):
-    # Poll often enough that a task enqueued by a request starts within a fraction of a second.
-    default_polling_interval = 0.1
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         options = self.connection.client.transport_options
@@ -172,13 +169,15 @@ class Channel(virtual.Channel):
         super().basic_reject(delivery_tag, requeue=requeue)
 
     def _restore(self, message: Any) -> None:
-        """Give a claimed message back to its queue (requeue, shutdown) rather than copy it."""
-        released = self._execute(
+        """Give a claimed message back to its queue (requeue, shutdown) rather than copy it.
+
+        If the claim is no longer ours (this consumer went silent past its lease and the message went
+        back to the queue), there is nothing to give back: a copy would run it twice.
+        """
+        self._execute(
             "UPDATE message SET owner = NULL, claimed_at = NULL WHERE tag = ? AND owner = ?",
             (message.delivery_tag, self.owner),
-        ).rowcount
-        if not released:
-            super()._restore(message)
+        )
 
     # --- leases -------------------------------------------------------------------------------------
     def _heartbeat(self) -> None:
@@ -215,6 +214,7 @@ class Channel(virtual.Channel):
 
 class Transport(virtual.Transport):
     Channel = Channel
+    # Poll often enough that a task enqueued by a request starts within a fraction of a second.
     polling_interval = 0.1
     driver_type = driver_name = "sqlite"
     implements = virtual.Transport.implements.extend(asynchronous=False, exchange_type=frozenset(["direct", "topic"]))
