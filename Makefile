@@ -6,7 +6,9 @@ PORT ?= 8000
 export PORT
 CONNECT_PORT ?= 8466
 
-.PHONY: install run test test-postgres lint format demo demo-connection review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-connect-log bench-admin bench-api-log bench-capacity screenshots clean
+DURATION ?= 30
+
+.PHONY: help soak bench-broker install run test test-postgres lint format demo demo-connection review recipes bench-poll bench-realtime bench-oauth bench-scripts bench-connect-log bench-admin bench-api-log bench-capacity screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +16,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+## Create .venv and install the pinned requirements
 install: $(VENV)/.installed
+
+## List the targets, one line each
+help:
+	@awk '/^## /{ if (!desc) desc = substr($$0, 4); next } \
+	     /^[a-zA-Z][a-zA-Z_-]*:/{ if (desc) { split($$1, t, ":"); printf "  %-16s %s\n", t[1], desc } } \
+	     { desc = "" }' $(MAKEFILE_LIST)
 
 ## Start everything: migrate, IFTTT's OAuth app, demo data, web + background worker on http://127.0.0.1:$(PORT)
 run: install
@@ -37,9 +46,9 @@ test: install
 test-postgres: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/iftttsvc} $(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
-## Watch an Applet work against `make run` (start that first, in another terminal): "when the desk lamp
-## switches on, set the hall light to blue". For instant runs, start it as
-## IFTTT_REALTIME_URL=http://127.0.0.1:8465/v1/notifications make run
+## Watch an Applet work against `make run` (start that first): desk lamp on, hall light blue
+## In another terminal: "when the desk lamp switches on, set the hall light to blue". For instant runs, start
+## `make run` as IFTTT_REALTIME_URL=http://127.0.0.1:8465/v1/notifications make run
 demo: install
 	$(PY) manage.py ifttt_applet --url http://127.0.0.1:$(PORT) --user demo --password demo-password \
 		--trigger device_switched_on --trigger-field "device=Desk lamp" \
@@ -47,33 +56,37 @@ demo: install
 		--realtime-port 8465 --poll-every 5 --nudge-after 15 --nudge-action switch_off --nudge-action switch_on \
 		--hint "Switch the Desk lamp on at http://127.0.0.1:$(PORT)/account/ (demo / demo-password) and watch. Ctrl-C stops."
 
-## Watch a connection work against `make run` started as
-## IFTTT_CONNECT_URL=http://127.0.0.1:8466 make run: its script runs for the Desk lamp's newest switch-on
-## and calls the Connect API, which this stands in for (this service's actions and queries run for real).
+## Watch a connection's script run end to end against `make run` (start it as IFTTT_CONNECT_URL=http://127.0.0.1:8466 make run)
+## Its script runs for the Desk lamp's newest switch-on and calls the Connect API, which this stands in for
+## (this service's actions and queries run for real).
 demo-connection: install
 	$(PY) manage.py ifttt_connection --url http://127.0.0.1:$(PORT) --user demo --password demo-password \
 		--connection-id demo-connection --script localifttt/demo/connection.js \
 		--trigger device_switched_on --trigger-field "device=Desk lamp" --field "set_light_color.lights=Hall light" --field set_light_color.color=blue \
 		--connect-port $(CONNECT_PORT)
 
-## Publishing on IFTTT (start `make run` first): the pre-submission review, and every Applet recipe end to end
+## The pre-submission review against `make run` (start that first), as on the way to publishing on IFTTT
 review: install
 	$(PY) manage.py ifttt_review --url http://127.0.0.1:$(PORT) --user demo --password demo-password
 
+## Every Applet recipe end to end against `make run` (start that first)
 recipes: install
 	$(PY) manage.py ifttt_applet --url http://127.0.0.1:$(PORT) --user tester --password tester-password \
 		--all-recipes --cause --realtime-port -1 --poll-every 1 --stop-after 30
 
+## ruff, ruff format --check, mypy and the import layers
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/lint-imports
 
+## Fix what ruff can and format the code
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+## Trigger polls at 10 thousand and 1 million events, beside a bare endpoint (PostgreSQL)
 bench-poll: install
 	$(PY) bench/poll.py
 
@@ -82,9 +95,11 @@ bench-realtime: install
 	$(PY) bench/realtime.py --batch 1 --events 3000 --baseline-events 3000 --latency-batches 0
 	$(PY) bench/realtime.py
 
+## The OAuth connection and the account page
 bench-oauth: install
 	$(PY) bench/oauth.py
 
+## Connection runtime scripts
 bench-scripts: install
 	$(PY) bench/scripts.py
 
@@ -104,11 +119,19 @@ bench-api-log: install
 bench-capacity: install
 	$(PY) bench/capacity.py
 
-## Refresh docs/consent.png and docs/landing-*.png from the browser tests
 ## Refresh the pages' screenshots (docs/, and docs/screenshots/ at desktop and phone width) from the browser tests
 screenshots: install
 	UPDATE_SCREENSHOTS=1 $(PY) -m pytest accounts/tests/test_browser.py accounts/tests/test_landing_browser.py \
 		accounts/tests/test_account_browser.py support/tests/test_browser.py -q
 
+## Embedded broker candidates side by side: throughput, lost and duplicated messages
+bench-broker: install
+	$(PY) bench/broker.py
+
+## Soak the `make run` stack for DURATION minutes (default 30) under steady mixed use; fails on any loss
+soak: install
+	$(PY) bench/soak.py --minutes $(DURATION)
+
+## Remove local state (var/) and tool caches
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

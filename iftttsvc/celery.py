@@ -4,6 +4,10 @@ import os
 
 from celery import Celery
 
+from core.broker import register as broker_register
+
+# `sqlite://` broker URLs (the embedded broker) resolve to core/broker.py in every process.
+broker_register()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iftttsvc.settings")
 
 app = Celery("iftttsvc")

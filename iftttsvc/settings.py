@@ -15,10 +15,13 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"  # local state: the SQLite file, the embedded broker's folders
-
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Local state: the SQLite database, the embedded broker's file, the beat schedule, collected static files.
+# VAR_DIR moves all of it (the soak runs a whole stack in a temporary folder this way).
+VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_or(name: str, default: str) -> str:
@@ -45,9 +48,18 @@ IFTTT_STAGING_SERVICE_KEY = env.str("IFTTT_STAGING_SERVICE_KEY", default="")
 IFTTT_CLIENT_ID = env_or("IFTTT_CLIENT_ID", "ifttt")
 IFTTT_CLIENT_SECRET = env_or("IFTTT_CLIENT_SECRET", _DEV_CLIENT_SECRET)
 IFTTT_REDIRECT_URI = f"https://ifttt.com/channels/{IFTTT_SERVICE_SLUG}/authorize"
-# An empty value turns Realtime notifications off (the test suite and offline development do this).
-IFTTT_REALTIME_URL = env.str("IFTTT_REALTIME_URL", default="https://realtime.ifttt.com/v1/notifications")
-IFTTT_CONNECT_URL = env_or("IFTTT_CONNECT_URL", "https://connect.ifttt.com")
+# Development (DEBUG, or the development service key) never talks to the real IFTTT by accident: unless
+# these are set explicitly, Realtime notifications are off and Connect calls go to a local port where
+# nothing listens (they fail at once, naming IFTTT_CONNECT_URL). Production keeps IFTTT's own URLs.
+# An empty IFTTT_REALTIME_URL turns Realtime notifications off. `manage.py serve` prints where both go.
+IFTTT_DEVELOPMENT = DEBUG or IFTTT_SERVICE_KEY == _DEV_SERVICE_KEY
+IFTTT_REAL_REALTIME_URL = "https://realtime.ifttt.com/v1/notifications"
+IFTTT_REAL_CONNECT_URL = "https://connect.ifttt.com"
+IFTTT_NOWHERE_CONNECT_URL = "http://127.0.0.1:9"  # the discard port: refused at once
+IFTTT_REALTIME_URL = env.str("IFTTT_REALTIME_URL", default="" if IFTTT_DEVELOPMENT else IFTTT_REAL_REALTIME_URL)
+IFTTT_CONNECT_URL = env_or(
+    "IFTTT_CONNECT_URL", IFTTT_NOWHERE_CONNECT_URL if IFTTT_DEVELOPMENT else IFTTT_REAL_CONNECT_URL
+)
 # Connect API client: per-attempt timeout (s), retries (reads only; an action run that may have run is never
 # re-sent), first backoff delay (s, doubling, with jitter).
 IFTTT_CONNECT_TIMEOUT = env.float("IFTTT_CONNECT_TIMEOUT", default=10.0)
@@ -334,22 +346,17 @@ OAUTH2_PROVIDER = {
 OAUTH_SPENT_CODE_RETENTION_DAYS = env.float("OAUTH_SPENT_CODE_RETENTION_DAYS", default=1)
 
 # --- Celery ----------------------------------------------------------------------------------------
-# Unset CELERY_BROKER_URL means "embedded": a filesystem broker under var/, served by the worker
-# that `make run` starts beside the web process, so nothing extra has to be installed.
+# Unset CELERY_BROKER_URL means "embedded": a broker in one SQLite file under var/ (core/broker.py),
+# served by the worker that `make run` starts beside the web process, so nothing extra has to be
+# installed. Why this one and not kombu's filesystem or SQLAlchemy transports: README, "The embedded broker".
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_EMBEDDED_BROKER = not CELERY_BROKER_URL
 if CELERY_EMBEDDED_BROKER:
-    _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://localhost/"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "store_processed": False,
-        "polling_interval": 0.1,
-    }
+    CELERY_BROKER_URL = f"sqlite://localhost/{VAR_DIR.resolve() / 'broker.sqlite3'}"
+if CELERY_BROKER_URL.startswith("sqlite://"):
+    # The embedded broker reaches only the processes on this machine: no remote control to offer.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.1, "lease_seconds": 30.0}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_ACCEPT_CONTENT = ["json"]
