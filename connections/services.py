@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import metrics
 from core.queueing import task_enqueue, task_enqueue_on_commit
 
 from .client import ConnectClient, ConnectUnreachable
@@ -27,7 +28,8 @@ from .models import (
     UserConnectionStatus,
     WebhookDelivery,
 )
-from .sandbox import CallHandler, CallReply, ScriptResult, ScriptSetup, script_execute
+from .runtime.local import Answer, recording_handler, script_setup
+from .sandbox import CallHandler, CallReply, ScriptResult, script_execute
 from .timezones import zone_resolve
 
 logger = logging.getLogger(__name__)
@@ -226,34 +228,6 @@ def fired_trigger_record(
 # --- scripts ------------------------------------------------------------------------------------
 
 
-def _setup_for(
-    *,
-    script: str,
-    trigger_id: str,
-    ingredients: dict[str, Any],
-    service_user_id: str,
-    feature_name: str,
-    user_feature_id: str,
-    configuration: dict[str, Any],
-    zone_name: str,
-) -> ScriptSetup:
-    zone = zone_resolve(zone_name)
-    now = datetime.now(tz=zone)
-    offset = now.utcoffset()
-    return ScriptSetup(
-        script=script,
-        trigger_id=trigger_id,
-        ingredients=ingredients,
-        service_user_id=service_user_id,
-        feature_name=feature_name,
-        user_feature_id=user_feature_id,
-        configuration=configuration,
-        now_ms=int(now.timestamp() * 1000),
-        offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
-        zone=zone.key,
-    )
-
-
 def connect_call_handler(*, connection_id: str, user_id: str, deadline: float) -> CallHandler:
     """Send a script's runAction/performQuery calls to the Connect API for this user and connection."""
     client = ConnectClient()
@@ -270,22 +244,6 @@ def connect_call_handler(*, connection_id: str, user_id: str, deadline: float) -
         except ConnectUnreachable as exc:
             return CallReply(error=exc.message)
         return CallReply(status_code=response.status_code, body=response.body)
-
-    return handle
-
-
-def dry_run_handler(*, query_samples: dict[str, Any]) -> CallHandler:
-    """Answer as IFTTT would without sending anything: actions 204, queries the sample rows given."""
-
-    def handle(kind: str, call_id: str, body: dict[str, Any]) -> CallReply:
-        if kind == "action":
-            return CallReply(status_code=204, body={})
-        rows = query_samples.get(call_id, [])
-        rows = rows if isinstance(rows, list) else [rows]
-        limit = body.get("limit")
-        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
-            rows = rows[:limit]
-        return CallReply(status_code=200, body={"type": "list", "data": rows})
 
     return handle
 
@@ -336,7 +294,7 @@ def fired_trigger_script_run(*, fired_trigger_id: int) -> ScriptRun | None:
     connection = user_connection.connection
     user = user_connection.user
     timeout_s = float(settings.CONNECTIONS_SCRIPT_TIMEOUT)
-    setup = _setup_for(
+    setup = script_setup(
         script=connection.script,
         trigger_id=fired.trigger_id,
         ingredients=fired.ingredients,
@@ -352,6 +310,8 @@ def fired_trigger_script_run(*, fired_trigger_id: int) -> ScriptRun | None:
     result = script_execute(
         setup=setup, handler=handler, timeout_s=timeout_s, memory_mb=settings.CONNECTIONS_SCRIPT_MEMORY_MB
     )
+    metrics.script_runs.labels(outcome=result.outcome).inc()
+    metrics.script_seconds.observe(result.duration_ms / 1000)
     with transaction.atomic():
         run = _run_record(
             connection=connection,
@@ -375,14 +335,17 @@ def script_test_run(
     script: str,
     trigger_id: str,
     ingredients: dict[str, Any],
-    query_samples: dict[str, Any],
+    answers: dict[str, list[Answer]] | None = None,
     user: Any = None,
     zone_name: str = "",
     user_feature_id: str = "",
     feature_name: str = "",
+    now: datetime | None = None,
 ) -> ScriptRun:
-    """Run `script` on sample ingredients, recording the calls it would make without sending them."""
-    setup = _setup_for(
+    """Run `script` on sample ingredients, recording the calls it would make without sending them.
+
+    Each call gets the answer chosen for its id (`answers`), or a plain success."""
+    setup = script_setup(
         script=script,
         trigger_id=trigger_id,
         ingredients=ingredients,
@@ -391,10 +354,11 @@ def script_test_run(
         user_feature_id=user_feature_id,
         configuration=connection.configuration,
         zone_name=zone_name,
+        now=now,
     )
     result = script_execute(
         setup=setup,
-        handler=dry_run_handler(query_samples=query_samples),
+        handler=recording_handler(answers or {}),
         timeout_s=float(settings.CONNECTIONS_SCRIPT_TIMEOUT),
         memory_mb=settings.CONNECTIONS_SCRIPT_MEMORY_MB,
     )
