@@ -269,7 +269,7 @@ class Sandbox:
             if not isinstance(body, dict) or len(json.dumps(body)) > MAX_BODY_CHARS:
                 raise SandboxMisbehaved("a call whose body is not an object of the allowed size")
             seen.add(seq)
-            records.append(CallRecord(seq=seq, kind=kind, id=call_id, body=body))
+            records.append(CallRecord(seq=seq, kind=str(kind), id=str(call_id), body=body))
         return records
 
     def _logs(self, raw_logs: Any, dropped: Any) -> tuple[list[dict[str, str]], int]:

@@ -8,6 +8,7 @@ can see how the script handles, say, a 422.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from http import HTTPStatus
 from typing import Any
 
 from connections.sandbox import (
+    SCRIPT_NAME,
     CallHandler,
     CallReply,
     Outcome,
@@ -164,3 +166,22 @@ def result_summary(result: ScriptResult) -> dict[str, Any]:
         ],
         "console": [{"level": line["level"], "message": line["message"]} for line in result.logs],
     }
+
+
+_POSITION = re.compile(rf"{re.escape(SCRIPT_NAME)}:(\d+):(\d+)")
+
+
+def error_position(error: str) -> tuple[int, int] | None:
+    """The first place in the author's script that a stored error text names."""
+    match = _POSITION.search(error)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def error_excerpt(script: str, line: int | None, column: int | None) -> str:
+    """The script's line at an error, with a caret under the column."""
+    lines = script.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return ""
+    prefix = f"{line} | "
+    caret = " " * (len(prefix) - 2) + "| " + " " * max(0, (column or 1) - 1) + "^"
+    return f"{prefix}{lines[line - 1]}\n{caret}"
