@@ -59,13 +59,36 @@ delete globalThis.acorn;
 FRAME = re.compile(r"^\s*at (?:(?P<name>.+?) \()?(?P<file>[^()\s]+):(?P<line>\d+):(?P<column>\d+)\)?$")
 
 
+ZONES = """
+(function (packed, start, end) {
+  "use strict";
+  var unpacked = {version: packed.version, zones: packed.zones.map(moment.tz.unpack), links: packed.links};
+  var out = moment.tz.filterLinkPack(unpacked, start, end);
+  // filterLinkPack can leave a link pointing at a name that is itself a link: point each at a zone.
+  var zones = {}, targets = {};
+  out.zones.forEach(function (zone) { zones[zone.split("|")[0]] = true; });
+  out.links.forEach(function (link) { var p = link.split("|"); targets[p[1]] = p[0]; });
+  var links = Object.keys(targets).map(function (alias) {
+    var target = targets[alias], hops = 0;
+    while (!zones[target] && targets[target] && hops++ < 20) target = targets[target];
+    return target + "|" + alias;
+  });
+  return JSON.stringify({version: out.version, zones: out.zones, links: links});
+})
+"""
+# The years of time zone data each context holds around the present: a script's Meta.currentUserTime
+# and the dates near it; the full history would cost every run several milliseconds to unpack.
+ZONE_YEARS = 10
+
+
 class Runtime:
     """The JavaScript the sandbox loads from node_modules (installed by `make install`, `npm ci`)."""
 
     def __init__(self, node_modules: Path, limits: dict[str, Any]) -> None:
         files = {
             "moment": node_modules / "moment" / "min" / "moment.min.js",
-            "moment_tz": node_modules / "moment-timezone" / "moment-timezone.js",
+            "moment_tz": node_modules / "moment-timezone" / "builds" / "moment-timezone.min.js",
+            "moment_tz_utils": node_modules / "moment-timezone" / "moment-timezone-utils.js",
             "zones": node_modules / "moment-timezone" / "data" / "packed" / "latest.json",
             "acorn": node_modules / "acorn" / "dist" / "acorn.js",
         }
@@ -76,26 +99,23 @@ class Runtime:
                 + ", ".join(missing)
                 + "). Run `make install` (it runs `npm ci`)."
             )
-        self.moment = files["moment"].read_text(encoding="utf-8")
-        self.moment_tz = files["moment_tz"].read_text(encoding="utf-8")
-        self.acorn = files["acorn"].read_text(encoding="utf-8")
-        packed = json.loads(files["zones"].read_text(encoding="utf-8"))
-        self.zones = {entry.split("|", 1)[0]: entry for entry in packed["zones"]}
-        self.links = {}
-        for link in packed["links"]:
-            target, alias = link.split("|", 1)
-            self.links[alias] = target
+        source = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+        self.moment = source["moment"]
+        self.moment_tz = source["moment_tz"]
+        self.acorn = source["acorn"]
         self.limits = limits
         self.prelude = PRELUDE.replace("__LIMITS__", json.dumps(limits))
-
-    def zone(self, name: str) -> tuple[str, str]:
-        """moment-timezone's packed data for one zone, and the link when `name` is an alias."""
-        if name in self.zones:
-            return self.zones[name], ""
-        target = self.links.get(name)
-        if target is not None and target in self.zones:
-            return self.zones[target], f"{target}|{name}"
-        return self.zones["Etc/UTC"], f"Etc/UTC|{name}"
+        # moment-timezone's own tools cut its data to the years around now, once per sandbox process.
+        tools = MiniRacer()
+        try:
+            for name in ("moment", "moment_tz", "moment_tz_utils"):
+                tools.eval(source[name])
+            year = time.gmtime().tm_year
+            self.zones = str(
+                tools.eval(f"{ZONES}({source['zones']}, {year - ZONE_YEARS}, {year + ZONE_YEARS})", timeout_sec=30)
+            )
+        finally:
+            tools.close()
 
 
 def _new_context(runtime: Runtime, memory_mb: int) -> MiniRacer:
@@ -103,9 +123,13 @@ def _new_context(runtime: Runtime, memory_mb: int) -> MiniRacer:
     ctx.set_hard_memory_limit(memory_mb * 1024 * 1024)
     ctx.eval(runtime.moment)
     ctx.eval(runtime.moment_tz)
+    ctx.eval(f"moment.tz.load(JSON.parse({json.dumps(runtime.zones)}))")
     ctx.eval(runtime.prelude)
-    # V8 compiles functions on first call: make that call now, off the clock. (All harmless when idle.)
-    ctx.eval("__connectionsRuntime.state(); __connectionsRuntime.settle('[]'); __connectionsRuntime.fireTimers(); 0")
+    # V8 compiles functions on first call: make those calls now, off the clock. (All harmless when idle.)
+    ctx.eval(
+        "__connectionsRuntime.state(); __connectionsRuntime.settle('[]'); __connectionsRuntime.fireTimers(); "
+        "__connectionsRuntime.warm(); 0"
+    )
     return ctx
 
 
@@ -286,9 +310,7 @@ def _run(
             watchdog.cancel()
             run.finished = True
             return run.done("failed", syntax_error(found, script_name))
-        zone_data, zone_link = runtime.zone(setup["zone"])
-        start = {**setup, "zone_data": zone_data, "zone_link": zone_link}
-        _eval(ctx, f"{driver}.start({json.dumps(json.dumps(start))})", run.remaining())
+        _eval(ctx, f"{driver}.start({json.dumps(json.dumps(setup))})", run.remaining())
         while True:
             current = _state(_eval(ctx, f"{driver}.state()", run.remaining()))
             run.keep_logs(current.get("logs"))
