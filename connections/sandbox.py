@@ -7,6 +7,7 @@ a context switch and the script itself, not an engine start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -165,6 +166,51 @@ def call_id_valid(value: Any) -> bool:
     return isinstance(value, str) and CALL_ID.match(value) is not None
 
 
+# What the sandbox sends is parsed and checked here, never taken on trust.
+
+
+def calls_checked(raw_calls: Any, seen: set[int]) -> list[CallRecord]:
+    """The calls of one `calls` message, checked: the count, the seq, the kind, the id, the body."""
+    if not isinstance(raw_calls, list) or not raw_calls:
+        raise SandboxMisbehaved("a malformed list of calls")
+    if len(seen) + len(raw_calls) > MAX_CALLS:
+        raise SandboxMisbehaved(f"more than {MAX_CALLS} Connect API calls")
+    records = []
+    for raw in raw_calls:
+        if not isinstance(raw, dict):
+            raise SandboxMisbehaved("a malformed call")
+        seq, kind, call_id, body = raw.get("seq"), raw.get("kind"), raw.get("id"), raw.get("body")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq in seen or not 1 <= seq <= MAX_CALLS:
+            raise SandboxMisbehaved("a call out of sequence")
+        if kind not in ("action", "query"):
+            raise SandboxMisbehaved("a call that is neither an action nor a query")
+        if not call_id_valid(call_id):
+            raise SandboxMisbehaved("a call with an id that is not an IFTTT id")
+        if not isinstance(body, dict) or len(json.dumps(body)) > MAX_BODY_CHARS:
+            raise SandboxMisbehaved("a call whose body is not an object of the allowed size")
+        seen.add(seq)
+        records.append(CallRecord(seq=seq, kind=str(kind), id=str(call_id), body=body))
+    return records
+
+
+def logs_capped(raw_logs: Any, dropped: Any) -> tuple[list[dict[str, str]], int]:
+    """The run's console output within the limits, whatever the sandbox sent."""
+    logs: list[dict[str, str]] = []
+    chars = 0
+    extra = dropped if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped >= 0 else 0
+    for entry in raw_logs if isinstance(raw_logs, list) else []:
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if not isinstance(message, str) or len(logs) >= MAX_LOG_LINES or chars + len(message) > MAX_LOG_CHARS:
+            extra += 1
+            continue
+        chars += len(message)
+        level = entry.get("level")
+        logs.append(
+            {"level": level if level in ("log", "info", "debug", "warn", "error") else "log", "message": message}
+        )
+    return logs, extra
+
+
 class Sandbox:
     """One sandbox process, used by one run at a time."""
 
@@ -215,7 +261,9 @@ class Sandbox:
         self.process.wait()
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
-                stream.close()
+                # Closing flushes what was left unsent, to a process that is gone.
+                with contextlib.suppress(OSError):
+                    stream.close()
         self.stderr.close()
 
     def _write(self, message: dict[str, Any]) -> None:
@@ -249,46 +297,6 @@ class Sandbox:
                     raise SandboxMisbehaved("a message that is not an object")
                 return message
 
-    def _call_records(self, raw_calls: Any, seen: set[int]) -> list[CallRecord]:
-        """The calls of one `calls` message, checked: the count, the seq, the kind, the id, the body."""
-        if not isinstance(raw_calls, list) or not raw_calls:
-            raise SandboxMisbehaved("a malformed list of calls")
-        if len(seen) + len(raw_calls) > MAX_CALLS:
-            raise SandboxMisbehaved(f"more than {MAX_CALLS} Connect API calls")
-        records = []
-        for raw in raw_calls:
-            if not isinstance(raw, dict):
-                raise SandboxMisbehaved("a malformed call")
-            seq, kind, call_id, body = raw.get("seq"), raw.get("kind"), raw.get("id"), raw.get("body")
-            if not isinstance(seq, int) or isinstance(seq, bool) or seq in seen or not 1 <= seq <= MAX_CALLS:
-                raise SandboxMisbehaved("a call out of sequence")
-            if kind not in ("action", "query"):
-                raise SandboxMisbehaved("a call that is neither an action nor a query")
-            if not call_id_valid(call_id):
-                raise SandboxMisbehaved("a call with an id that is not an IFTTT id")
-            if not isinstance(body, dict) or len(json.dumps(body)) > MAX_BODY_CHARS:
-                raise SandboxMisbehaved("a call whose body is not an object of the allowed size")
-            seen.add(seq)
-            records.append(CallRecord(seq=seq, kind=str(kind), id=str(call_id), body=body))
-        return records
-
-    def _logs(self, raw_logs: Any, dropped: Any) -> tuple[list[dict[str, str]], int]:
-        """The run's console output within the limits, whatever the sandbox sent."""
-        logs: list[dict[str, str]] = []
-        chars = 0
-        extra = dropped if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped >= 0 else 0
-        for entry in raw_logs if isinstance(raw_logs, list) else []:
-            message = entry.get("message") if isinstance(entry, dict) else None
-            if not isinstance(message, str) or len(logs) >= MAX_LOG_LINES or chars + len(message) > MAX_LOG_CHARS:
-                extra += 1
-                continue
-            chars += len(message)
-            level = entry.get("level")
-            logs.append(
-                {"level": level if level in ("log", "info", "debug", "warn", "error") else "log", "message": message}
-            )
-        return logs, extra
-
     def run(self, setup: ScriptSetup, handler: CallHandler, *, timeout_s: float) -> ScriptResult:
         started = time.monotonic()
         deadline = started + timeout_s + GRACE_SECONDS
@@ -311,7 +319,7 @@ class Sandbox:
             op = message.get("op")
             if op == "calls":
                 results = []
-                for record in self._call_records(message.get("calls"), seen):
+                for record in calls_checked(message.get("calls"), seen):
                     call_started = time.monotonic()
                     reply = handler(record.kind, record.id, record.body)
                     record.duration_ms = (time.monotonic() - call_started) * 1000
@@ -336,7 +344,7 @@ class Sandbox:
                 outcome = message.get("outcome")
                 if outcome not in OUTCOMES:
                     raise SandboxMisbehaved("an unknown outcome")
-                logs, dropped = self._logs(message.get("logs"), message.get("logs_dropped"))
+                logs, dropped = logs_capped(message.get("logs"), message.get("logs_dropped"))
                 error = message.get("error")
                 text, line, column = "", None, None
                 if isinstance(error, dict):

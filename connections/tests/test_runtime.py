@@ -17,9 +17,20 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from prometheus_client import REGISTRY
 
+from connections import sandbox
 from connections.models import Connection, FiredTrigger, UserConnection, WebhookDelivery
 from connections.runtime.local import Answer, answer_parse, recording_handler
-from connections.sandbox import MAX_CALLS, CallReply, ScriptSetup, script_execute
+from connections.sandbox import (
+    MAX_CALLS,
+    MAX_LOG_CHARS,
+    MAX_LOG_LINES,
+    CallReply,
+    SandboxMisbehaved,
+    ScriptSetup,
+    calls_checked,
+    logs_capped,
+    script_execute,
+)
 from connections.services import connect_call_handler, fired_trigger_script_run
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -392,7 +403,10 @@ String.prototype.toString = function () { return "forged"; };
 Function.prototype.call = function () { return fake; };
 Function.prototype.apply = function () { return fake; };
 Function.prototype.bind = function () { return () => fake; };
-Symbol.iterator; Symbol.toPrimitive;
+Object.prototype[Symbol.toPrimitive] = () => "forged";
+String.prototype[Symbol.iterator] = function* () { yield "forged"; };
+Symbol.prototype.toString = () => "forged";
+Error.prepareStackTrace = () => "forged";
 Reflect.apply = () => fake;
 Reflect.ownKeys = () => fake;
 Map.prototype.get = () => undefined;
@@ -431,6 +445,52 @@ def test_a_script_that_replaces_every_built_in_it_reaches_stays_within_the_limit
     assert result.logs_dropped >= 2000
     # And the next run, in a fresh context, has its built-ins back.
     assert messages(run("console.log(JSON.stringify({a: [1].map(x => x + 1)}))")) == ['{"a":[2]}']
+
+
+def call(seq, call_id="a.b", kind="action", body=None):
+    return {"seq": seq, "kind": kind, "id": call_id, "body": body if body is not None else {}}
+
+
+@pytest.mark.parametrize(
+    ("calls", "why"),
+    [
+        ([call(i) for i in range(1, MAX_CALLS + 2)], "more than 50"),
+        ([call(1_000_000)], "out of sequence"),
+        ([call(1), call(1)], "out of sequence"),
+        ([call(True)], "out of sequence"),
+        ([call(1, kind="trigger")], "neither an action nor a query"),
+        ([call(1, call_id="..")], "not an IFTTT id"),
+        ([call(1, call_id="a.b/../../run")], "not an IFTTT id"),
+        ([call(1, body=[1])], "not an object"),
+        ([call(1, body={"x": "y" * 70_000})], "allowed size"),
+        ("calls", "malformed"),
+    ],
+)
+def test_the_host_checks_every_call_the_sandbox_reports(calls, why):
+    with pytest.raises(SandboxMisbehaved, match=why):
+        calls_checked(calls, set())
+
+
+def test_the_host_caps_console_output_whatever_the_sandbox_sends():
+    flood = [{"level": "log", "message": f"line {i}"} for i in range(MAX_LOG_LINES + 100)]
+    logs, dropped = logs_capped(flood, 7)
+    assert len(logs) == MAX_LOG_LINES and dropped == 107
+    big = [{"level": "evil", "message": "x" * (MAX_LOG_CHARS - 10)}, {"level": "log", "message": "y" * 20}, "junk"]
+    logs, dropped = logs_capped(big, -5)
+    assert logs == [{"level": "log", "message": "x" * (MAX_LOG_CHARS - 10)}] and dropped == 2
+
+
+def test_a_sandbox_killed_mid_run_is_reported_with_how():
+    def kill(kind, call_id, body):
+        sandbox._local.sandbox.process.kill()
+        sandbox._local.sandbox.process.wait()
+        return CallReply(status_code=200, body={})
+
+    result = run('console.log("before"); runAction("a.b").then(() => console.log("after"));', kill)
+    assert result.outcome == "crashed"
+    assert "killed by SIGKILL" in result.error
+    assert [c.id for c in result.calls] == ["a.b"]
+    assert messages(run('console.log("next")')) == ["next"]
 
 
 def test_the_reported_reproduction_makes_at_most_the_capped_calls():
