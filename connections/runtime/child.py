@@ -17,6 +17,7 @@ parent checks and caps everything it receives.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -285,10 +286,28 @@ def _state(raw: Any) -> dict[str, Any]:
         raise RuntimeBroken("state") from None
     if not isinstance(current, dict) or not isinstance(current.get("calls"), list):
         raise RuntimeBroken("state")
+    wait = current.get("wait_ms")
+    if wait is not None and (not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0):
+        raise RuntimeBroken("timers")
     return current
 
 
 MAX_STATE_CHARS = 16 * 1024 * 1024
+
+
+# A connection's script runs on every event, unchanged between edits: parse each text once.
+_checked: dict[str, Any] = {}
+CHECKED_KEPT = 256
+
+
+def _syntax_check(checker: MiniRacer, script: str, timeout_s: float) -> dict[str, Any] | None:
+    """None when `script` is Node.js 12 syntax, else where and why it is not."""
+    key = hashlib.sha256(script.encode("utf-8", "surrogatepass")).hexdigest()
+    if key not in _checked:
+        if len(_checked) >= CHECKED_KEPT:
+            _checked.clear()
+        _checked[key] = json.loads(str(checker.eval(f"__check({json.dumps(script)})", timeout_sec=timeout_s)))
+    return _checked[key]
 
 
 def _run(
@@ -305,7 +324,7 @@ def _run(
     script_name = runtime.limits["script_name"]
 
     try:
-        found = json.loads(str(checker.eval(f"__check({json.dumps(setup['script'])})", timeout_sec=run.remaining())))
+        found = _syntax_check(checker, setup["script"], run.remaining())
         if found is not None:
             watchdog.cancel()
             run.finished = True

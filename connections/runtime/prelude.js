@@ -258,8 +258,14 @@
   const driver = {
     start: function (setupJson) {
       const setup = parseJSON(setupJson);
-      const now = momentTz(setup.now_ms, setup.zone);
-      define("Meta", freeze({ currentUserTime: now }));
+      // Made on first use: most scripts never look at the time, and a zone costs a few ms to unpack.
+      let now = null;
+      define("Meta", freeze({
+        get currentUserTime() {
+          if (now === null) now = momentTz(setup.now_ms, setup.zone);
+          return now;
+        },
+      }));
       define("Trigger", deepFreeze({ id: setup.trigger.id, ingredients: setup.trigger.ingredients }));
       define("Connection", deepFreeze({
         serviceUserId: setup.connection.serviceUserId,
