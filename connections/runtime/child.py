@@ -408,10 +408,11 @@ def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     config = json.loads(sys.argv[1])
     memory_mb = int(config["memory_mb"])
-    runtime = Runtime(Path(config["node_modules"]), config["limits"])
     # V8's own heap ceiling sits above the per-context cap, so the cap (a catchable stop) trips first;
-    # the ceiling only ends this process for allocations the cap cannot see coming.
-    init_mini_racer(flags=("--single-threaded", f"--max-old-space-size={memory_mb * 3}"), ignore_duplicate_init=True)
+    # the ceiling only ends this process for allocations the cap cannot see coming. Flags count only
+    # before the first context of the process, so this comes first.
+    init_mini_racer(flags=("--single-threaded", f"--max-old-space-size={memory_mb * 3}"))
+    runtime = Runtime(Path(config["node_modules"]), config["limits"])
     checker = _new_checker(runtime)
     # A context is made ahead of each run, while the sandbox would otherwise sit idle.
     ctx = _new_context(runtime, memory_mb)
