@@ -23,9 +23,9 @@ REDIS_URL = os.environ.get("CONNECTIONS_TEST_REDIS_URL", "redis://127.0.0.1:6379
 SCRIPTS = {
     "conn-bomb": "const a = []; while (true) a.push({x: Math.random()});",
     "conn-huge": "new Array(2 ** 30).fill(0);",
-    "conn-loop": 'await runAction("sms.send_me_text"); while (true) {}',
-    "conn-1": 'const r = await runAction("sms.send_me_text", {fields: {message: Trigger.ingredients.title}});\n'
-    'console.log("sent", r.statusCode);',
+    "conn-loop": 'runAction("sms.send_me_text").then(() => { while (true) {} });',
+    "conn-1": 'runAction("sms.send_me_text", {fields: {message: Trigger.ingredients.title}})\n'
+    '  .then(r => console.log("sent", r.statusCode));',
 }
 
 
