@@ -21,7 +21,6 @@
   const defineProperty = Object.defineProperty;
   const freeze = Object.freeze;
   const objectKeys = Object.keys;
-  const getPrototypeOf = Object.getPrototypeOf;
   const isArray = Array.isArray;
   const stringify = JSON.stringify;
   const parseJSON = JSON.parse;
