@@ -16,8 +16,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## Create .venv and install the pinned requirements
-install: $(VENV)/.installed
+# moment.js, moment-timezone and acorn for the connection-script sandbox, exactly as package-lock.json pins them.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+## Create .venv and install the pinned requirements (Python from PyPI, the script sandbox's from npm)
+install: $(VENV)/.installed node_modules/.installed
 
 ## List the targets, one line each
 help:

@@ -24,10 +24,12 @@ from .models import (
     UserConnection,
     WebhookDelivery,
 )
+from .runtime.local import Answer, AnswerInvalid, answers_parse, error_excerpt, error_position
 from .services import script_test_run
-from .timezones import DEFAULT_RAILS_ZONE, zone_is_known
+from .timezones import DEFAULT_RAILS_ZONE, zone_is_known, zone_resolve
 
 SAMPLE_INGREDIENTS = {"title": "Street Art", "url": "https://example.com/video/1"}
+SAMPLE_ANSWERS = 'youtube.get_videos_from_search=200:{"data": [{"title": "A video", "url": "https://example.com/a"}]}'
 
 
 class ConnectionForm(forms.ModelForm):
@@ -41,10 +43,11 @@ class ConnectionForm(forms.ModelForm):
         }
         help_texts = {
             "script": (
-                "JavaScript run on each fired trigger event. Globals: Trigger.id, Trigger.ingredients, "
-                "Meta.currentUserTime (moment-style), Connection.serviceUserId, .currentFeatureName, "
-                ".userFeatureId, .configuration; runAction(id, body) and performQuery(id, body) return Promises "
-                "of {statusCode, responseBody}. Limits: 10 s, 64 MB, 50 calls per run."
+                "JavaScript (Node.js 12, ES2019 syntax) run on each fired trigger event. Globals: Trigger.id, "
+                "Trigger.ingredients, Meta.currentUserTime (a moment.js moment in the user's zone), "
+                "Connection.serviceUserId, .currentFeatureName, .userFeatureId, .configuration; runAction(id, body) "
+                "and performQuery(id, body) return Promises of {statusCode, responseBody}. "
+                "Limits: 10 s, 64 MB, 50 calls and 500 console lines per run."
             ),
             "configuration": "Connection-level fields, the script's Connection.configuration (a JSON object).",
         }
@@ -58,23 +61,32 @@ class ConnectionForm(forms.ModelForm):
 
 class TestRunForm(forms.Form):
     trigger_id = forms.CharField(initial="youtube.new_liked_video", help_text="The script's Trigger.id.")
-    feature_id = forms.CharField(
-        required=False,
-        help_text="Connection.currentFeatureName: whose field configuration the calls follow (optional).",
-    )
     ingredients = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 6, "cols": 90, "style": "font-family: monospace;"}),
         initial=json.dumps(SAMPLE_INGREDIENTS, indent=2),
         help_text="Trigger.ingredients, a JSON object.",
     )
-    query_samples = forms.CharField(
+    answers = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 90, "style": "font-family: monospace;"}),
-        initial=json.dumps({"youtube.get_videos_from_search": [{"title": "A video", "url": "https://example.com/a"}]}),
-        help_text='Rows each performQuery returns in the test, by query id: {"service.query": [{...}, ...]}.',
+        initial=SAMPLE_ANSWERS,
+        help_text=(
+            "How each call is answered, one per line: ID=STATUS[:JSON], e.g. <code>sms.send_me_text=422</code> "
+            "to see how the script handles an error. Several lines for one id answer its calls in turn. "
+            'A call with no line here gets 200 with {} (an action) or {"data": []} (a query).'
+        ),
     )
     user = forms.CharField(required=False, help_text="Username or user id for Connection.serviceUserId (optional).")
+    feature_name = forms.CharField(
+        required=False,
+        help_text="Connection.currentFeatureName: whose field configuration the calls follow (optional).",
+    )
+    user_feature_id = forms.CharField(required=False, help_text="Connection.userFeatureId (optional).")
     timezone = forms.CharField(initial=DEFAULT_RAILS_ZONE, help_text="A Rails zone name or an IANA zone.")
+    now = forms.DateTimeField(
+        required=False,
+        help_text="Meta.currentUserTime, e.g. 2024-07-01 21:30 (in the zone above; default: now).",
+    )
 
     def _json_object(self, name: str) -> dict[str, Any]:
         raw = self.cleaned_data.get(name) or "{}"
@@ -89,8 +101,19 @@ class TestRunForm(forms.Form):
     def clean_ingredients(self) -> dict[str, Any]:
         return self._json_object("ingredients")
 
-    def clean_query_samples(self) -> dict[str, Any]:
-        return self._json_object("query_samples")
+    def clean_answers(self) -> dict[str, list[Answer]]:
+        try:
+            return answers_parse((self.cleaned_data.get("answers") or "").splitlines())
+        except AnswerInvalid as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        now = cleaned.get("now")
+        if now is not None and cleaned.get("timezone"):
+            # The form reads the time in the site's zone; the author meant the user's wall clock.
+            cleaned["now"] = now.replace(tzinfo=zone_resolve(cleaned["timezone"]))
+        return cleaned
 
     def clean_user(self) -> Any:
         name = (self.cleaned_data.get("user") or "").strip()
@@ -216,13 +239,16 @@ class ConnectionAdmin(admin.ModelAdmin):
                     script=connection.script,
                     trigger_id=form.cleaned_data["trigger_id"],
                     ingredients=form.cleaned_data["ingredients"],
-                    query_samples=form.cleaned_data["query_samples"],
+                    answers=form.cleaned_data["answers"],
                     user=form.cleaned_data["user"],
                     zone_name=form.cleaned_data["timezone"],
-                    feature_name=form.cleaned_data["feature_id"].strip(),
+                    feature_name=form.cleaned_data["feature_name"].strip(),
+                    user_feature_id=form.cleaned_data["user_feature_id"],
+                    now=form.cleaned_data["now"],
                 )
         else:
             form = TestRunForm()
+        position = error_position(run.error) if run is not None else None
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -231,6 +257,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             "form": form,
             "run": run,
             "calls_json": json.dumps(run.calls, indent=2) if run else "",
+            "error_source": error_excerpt(connection.script, *position) if position else "",
         }
         return TemplateResponse(request, "admin/connections/connection/test_run.html", context)
 

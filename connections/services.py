@@ -34,7 +34,8 @@ from .models import (
     UserConnectionStatus,
     WebhookDelivery,
 )
-from .sandbox import CallHandler, CallReply, ScriptResult, ScriptSetup, script_execute
+from .runtime.local import Answer, recording_handler, script_setup
+from .sandbox import CallHandler, CallReply, ScriptResult, script_execute
 from .timezones import zone_resolve
 from .webhooks import webhook_input_parse
 
@@ -224,34 +225,6 @@ def fired_trigger_record(
 # --- scripts ------------------------------------------------------------------------------------
 
 
-def _setup_for(
-    *,
-    script: str,
-    trigger_id: str,
-    ingredients: dict[str, Any],
-    service_user_id: str,
-    feature_name: str,
-    user_feature_id: str,
-    configuration: dict[str, Any],
-    zone_name: str,
-) -> ScriptSetup:
-    zone = zone_resolve(zone_name)
-    now = datetime.now(tz=zone)
-    offset = now.utcoffset()
-    return ScriptSetup(
-        script=script,
-        trigger_id=trigger_id,
-        ingredients=ingredients,
-        service_user_id=service_user_id,
-        feature_name=feature_name,
-        user_feature_id=user_feature_id,
-        configuration=configuration,
-        now_ms=int(now.timestamp() * 1000),
-        offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
-        zone=zone.key,
-    )
-
-
 class ScriptRunStopped(BaseException):
     """The task's time limit fell during a Connect call. A BaseException, so that no handler on the way
     (the sandbox guards its calls against ordinary errors) mistakes it for a failed call and lets the
@@ -324,27 +297,16 @@ def connect_call_handler(
     return handle
 
 
-def dry_run_handler(
-    *, query_samples: dict[str, Any], connection: Connection | None = None, feature_id: str = ""
-) -> CallHandler:
-    """Answer as IFTTT would without sending anything: actions 204, queries the sample rows given.
-
-    With a connection, its field rules apply as they would to a real run (a refused override is a 422).
-    """
+def field_rules_handler(handler: CallHandler, *, connection: Connection, feature_id: str) -> CallHandler:
+    """`handler` behind the connection's field rules, as a real run has them: a call whose overrides the
+    rules refuse is answered with IFTTT's 422 and never reaches `handler`."""
 
     def handle(kind: str, call_id: str, body: dict[str, Any]) -> CallReply:
         try:
-            _call_body(connection=connection, kind=kind, call_id=call_id, body=body, feature_id=feature_id)
+            sent = _call_body(connection=connection, kind=kind, call_id=call_id, body=body, feature_id=feature_id)
         except FieldRuleError as exc:
             return CallReply(status_code=422, body=exc.as_ifttt_error())
-        if kind == "action":
-            return CallReply(status_code=204, body={})
-        rows = query_samples.get(call_id, [])
-        rows = rows if isinstance(rows, list) else [rows]
-        limit = body.get("limit")
-        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
-            rows = rows[:limit]
-        return CallReply(status_code=200, body={"type": "list", "data": rows})
+        return handler(kind, call_id, sent)
 
     return handle
 
@@ -463,7 +425,7 @@ def fired_trigger_script_run(*, fired_trigger_id: int) -> ScriptRun | None:
     connection = user_connection.connection
     user = user_connection.user
     timeout_s = float(settings.CONNECTIONS_SCRIPT_TIMEOUT)
-    setup = _setup_for(
+    setup = script_setup(
         script=connection.script,
         trigger_id=fired.trigger_id,
         ingredients=fired.ingredients,
@@ -549,14 +511,17 @@ def script_test_run(
     script: str,
     trigger_id: str,
     ingredients: dict[str, Any],
-    query_samples: dict[str, Any],
+    answers: dict[str, list[Answer]] | None = None,
     user: Any = None,
     zone_name: str = "",
     user_feature_id: str = "",
     feature_name: str = "",
+    now: datetime | None = None,
 ) -> ScriptRun:
-    """Run `script` on sample ingredients, recording the calls it would make without sending them."""
-    setup = _setup_for(
+    """Run `script` on sample ingredients, recording the calls it would make without sending them.
+
+    Each call gets the answer chosen for its id (`answers`), or a plain success."""
+    setup = script_setup(
         script=script,
         trigger_id=trigger_id,
         ingredients=ingredients,
@@ -565,10 +530,11 @@ def script_test_run(
         user_feature_id=user_feature_id,
         configuration=connection.configuration,
         zone_name=zone_name,
+        now=now,
     )
     result = script_execute(
         setup=setup,
-        handler=dry_run_handler(query_samples=query_samples, connection=connection, feature_id=feature_name),
+        handler=field_rules_handler(recording_handler(answers or {}), connection=connection, feature_id=feature_name),
         timeout_s=float(settings.CONNECTIONS_SCRIPT_TIMEOUT),
         memory_mb=settings.CONNECTIONS_SCRIPT_MEMORY_MB,
     )

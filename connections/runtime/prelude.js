@@ -1,49 +1,109 @@
 // The runtime-script environment, installed in every fresh V8 context before a script runs.
 //
 // Scripts see what IFTTT documents (Meta, Trigger, Connection, runAction, performQuery) plus
-// console and timers. runAction/performQuery cannot reach the host directly: they queue a call and
-// return a pending Promise; the host reads the queue between turns, makes the Connect API call and
-// settles the Promise, so `.then` chains and `await` behave as they do in Node.
-(function (global) {
+// console and timers, on a Node.js 12 baseline. runAction/performQuery cannot reach the host
+// directly: they queue a call and return a pending Promise; the host reads the queue between turns,
+// makes the Connect API call and settles the Promise, so `.then` chains and `await` behave as in Node.
+//
+// The script shares this context, and may replace any built-in it can reach (JSON.stringify,
+// Array.prototype.*, Object.prototype setters, iterators, Symbol hooks...). So everything here that
+// runs after the script starts uses only built-ins taken before it starts, keeps its state in
+// prototype-less objects and primitive strings, and hands the host one string per turn that the
+// host parses, checks and caps itself: nothing the script can reach decides what the host does.
+//
+// Evaluated by the sandbox with the placeholder below replaced by the host's limits, after
+// moment.js and moment-timezone (which leave `moment` on the global object for us to take).
+(function (global, LIMITS) {
   "use strict";
 
+  // --- built-ins, taken before any script runs ---
+  const apply = Reflect.apply;
+  const defineProperty = Object.defineProperty;
+  const freeze = Object.freeze;
+  const objectKeys = Object.keys;
+  const isArray = Array.isArray;
+  const stringify = JSON.stringify;
+  const parseJSON = JSON.parse;
+  const toText = String;
+  const dateNow = Date.now;
+  const mathMax = Math.max;
+  const NativePromise = Promise;
+  const promiseThen = Promise.prototype.then;
+  const promiseReject = Promise.reject;
+  const regexpExec = RegExp.prototype.exec;
+  const NativeError = Error;
+  const NativeTypeError = TypeError;
+  const weakSetAdd = WeakSet.prototype.add;
+  const weakSetHas = WeakSet.prototype.has;
+  const nativeEval = global.eval;
+  const CALL_ID = new RegExp("^(?:" + LIMITS.call_id_pattern + ")$");
+  const moment = global.moment;
+  const momentTz = moment.tz;
+
+  // The script's source is compiled as the body of this function, named so that its stack frames
+  // can be told from the runtime's; the host maps positions back to the author's lines.
+  const SCRIPT_PREFIX = "(function () {\n";
+  const SCRIPT_SUFFIX = "\n})\n//# sourceURL=" + LIMITS.script_name;
+
   // Nothing in a script needs raw memory, and ArrayBuffer backing stores live outside the V8 heap
-  // (so outside its memory cap): remove every way to allocate one.
+  // (so outside its memory cap): remove every way to allocate one. mini-racer's own timer helpers go
+  // too (its `var`s cannot be deleted, only emptied); timers are ours, below.
   const unsafe = [
     "ArrayBuffer", "SharedArrayBuffer", "DataView", "Atomics", "WebAssembly",
     "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array",
     "Uint32Array", "Float16Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array",
-    "__timer_manager", "setTimeout", "clearTimeout",
+    "__timer_manager", "setTimeout", "clearTimeout", "moment",
+    // Newer than Node.js 12: a script using them would fail on IFTTT, so it fails here too.
+    "AggregateError", "WeakRef", "FinalizationRegistry", "Iterator", "DisposableStack",
+    "AsyncDisposableStack", "SuppressedError",
   ];
   for (const name of unsafe) {
-    // mini-racer declares its timer helpers with `var`, which cannot be deleted, only emptied.
     try {
       delete global[name];
     } catch (e) {
       global[name] = undefined;
     }
   }
+  const newerMethods = [
+    [Array.prototype, ["at", "findLast", "findLastIndex", "toReversed", "toSorted", "toSpliced", "with"]],
+    [Array, ["fromAsync"]],
+    [String.prototype, ["at", "replaceAll", "isWellFormed", "toWellFormed"]],
+    [Object, ["hasOwn", "groupBy"]],
+    [Map, ["groupBy"]],
+    [Promise, ["any", "withResolvers", "try"]],
+    [Set.prototype, ["union", "intersection", "difference", "symmetricDifference", "isSubsetOf",
+      "isSupersetOf", "isDisjointFrom"]],
+  ];
+  for (const entry of newerMethods) {
+    for (const name of entry[1]) delete entry[0][name];
+  }
 
-  const MAX_CALLS = 50;
-  const MAX_LOG_LINES = 500;
-  const MAX_LOG_CHARS = 64 * 1024;
-
-  const queued = [];
-  const waiting = new Map();
-  let calls = 0;
-  const logs = [];
+  // --- the run's state: prototype-less objects and primitive strings only ---
+  let callsMade = 0;
+  let callsText = "";
+  const waiting = Object.create(null);
+  let waitingCount = 0;
+  let logLines = 0;
   let logChars = 0;
   let logsDropped = 0;
-  const timers = new Map();
+  let logsText = "";
+  let errorsCount = 0;
+  let errorsText = "";
+  const timers = Object.create(null);
   let nextTimer = 1;
-  const errors = [];
 
-  // An error thrown in a `.then` callback rejects a Promise nobody may be watching: Node only warns,
-  // and it would be lost. Track callbacks that threw, and report those whose Promise never got a
-  // handler (`.then`/`.catch`/`Promise.all` all go through `then`; only a bare `await` does not).
-  const originalThen = Promise.prototype.then;
+  function reportError(text) {
+    if (errorsCount >= LIMITS.errors) return;
+    errorsCount += 1;
+    errorsText += (errorsText === "" ? "" : ",") + stringify(toText(text));
+  }
+
+  // An error thrown in a `.then` callback rejects a Promise nobody may be watching: Node 12 only
+  // warns, and it would be lost. Track callbacks that threw, and report those whose Promise never got
+  // a handler (`.then`/`.catch`/`Promise.all` all go through `then`; only a bare `await` does not).
   const handled = new WeakSet();
-  const thrown = [];
+  const thrown = Object.create(null);
+  let thrownCount = 0;
   function watch(callback, holder) {
     if (typeof callback !== "function") return callback;
     return function (value) {
@@ -51,17 +111,18 @@
         return callback(value);
       } catch (e) {
         holder.error = e;
+        holder.threw = true;
         throw e;
       }
     };
   }
-  Object.defineProperty(Promise.prototype, "then", {
+  defineProperty(Promise.prototype, "then", {
     value: function then(onFulfilled, onRejected) {
-      handled.add(this);
-      const holder = { error: undefined, promise: null };
-      const derived = originalThen.call(this, watch(onFulfilled, holder), watch(onRejected, holder));
+      apply(weakSetAdd, handled, [this]);
+      const holder = { __proto__: null, threw: false, error: undefined, promise: null };
+      const derived = apply(promiseThen, this, [watch(onFulfilled, holder), watch(onRejected, holder)]);
       holder.promise = derived;
-      thrown.push(holder);
+      thrown[thrownCount++] = holder;
       return derived;
     },
     writable: true,
@@ -70,56 +131,80 @@
 
   function describe(value) {
     if (typeof value === "string") return value;
-    if (value instanceof Error) return value.stack || String(value);
     if (value === undefined) return "undefined";
     if (typeof value === "function") return "[Function " + (value.name || "anonymous") + "]";
+    if (typeof value === "symbol" || typeof value === "bigint") return toText(value);
+    if (value instanceof NativeError) {
+      const stack = value.stack;
+      return typeof stack === "string" ? stack : toText(value);
+    }
     try {
-      const text = JSON.stringify(value);
-      return text === undefined ? String(value) : text;
+      const text = stringify(value);
+      return text === undefined ? toText(value) : text;
     } catch (e) {
-      return String(value);
+      return toText(value);
     }
   }
 
   function log(level, args) {
-    const line = Array.prototype.map.call(args, describe).join(" ");
-    if (logs.length >= MAX_LOG_LINES || logChars + line.length > MAX_LOG_CHARS) {
+    let line = "";
+    for (let i = 0; i < args.length; i++) line += (i === 0 ? "" : " ") + toText(describe(args[i]));
+    if (logLines >= LIMITS.log_lines || logChars + line.length > LIMITS.log_chars) {
       logsDropped += 1;
       return;
     }
+    logLines += 1;
     logChars += line.length;
-    logs.push({ level: level, message: line });
+    logsText += (logsText === "" ? "" : ",") + '{"level":"' + level + '","message":' + stringify(line) + "}";
   }
 
-  const console = Object.freeze({
-    log: function () { log("log", arguments); },
-    info: function () { log("info", arguments); },
-    debug: function () { log("debug", arguments); },
-    warn: function () { log("warn", arguments); },
-    error: function () { log("error", arguments); },
+  const console = freeze({
+    log: function log_() { log("log", arguments); },
+    info: function info() { log("info", arguments); },
+    debug: function debug() { log("debug", arguments); },
+    warn: function warn() { log("warn", arguments); },
+    error: function error() { log("error", arguments); },
   });
 
+  function rejected(error) {
+    return apply(promiseReject, NativePromise, [error]);
+  }
+
   function hostCall(kind, fnName, id, body) {
-    if (typeof id !== "string" || id === "") {
-      return Promise.reject(new TypeError(fnName + " needs an id such as \"service.slug\", got " + describe(id)));
+    if (typeof id !== "string" || apply(regexpExec, CALL_ID, [id]) === null) {
+      const example = kind === "action" ? '"sms.send_me_text"' : '"youtube.get_videos_from_search"';
+      return rejected(new NativeTypeError(
+        fnName + " needs an id such as " + example + " (service.slug, lowercase letters, digits and _), got " +
+        (typeof id === "string" ? stringify(id) : describe(id))
+      ));
     }
-    let payload;
-    try {
-      payload = body === undefined || body === null ? {} : JSON.parse(JSON.stringify(body));
-    } catch (e) {
-      return Promise.reject(new TypeError(fnName + ": the request body must be plain JSON data (" + e.message + ")"));
+    let bodyText = "{}";
+    if (body !== undefined && body !== null) {
+      if (typeof body !== "object" || isArray(body)) {
+        return rejected(new NativeTypeError(fnName + ": the request body must be an object such as {fields: {...}}"));
+      }
+      try {
+        bodyText = stringify(body);
+      } catch (e) {
+        return rejected(new NativeTypeError(fnName + ": the request body must be plain JSON data (" + describe(e) + ")"));
+      }
+      if (typeof bodyText !== "string" || bodyText[0] !== "{") {
+        return rejected(new NativeTypeError(fnName + ": the request body must be an object such as {fields: {...}}"));
+      }
+      if (bodyText.length > LIMITS.body_chars) {
+        return rejected(new NativeTypeError(fnName + ": the request body is larger than " + LIMITS.body_chars + " characters"));
+      }
     }
-    if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
-      return Promise.reject(new TypeError(fnName + ": the request body must be an object such as {fields: {...}}"));
+    if (callsMade >= LIMITS.calls) {
+      return rejected(new NativeError(fnName + ": this run already made " + LIMITS.calls + " Connect API calls, the most one run may make"));
     }
-    if (calls >= MAX_CALLS) {
-      return Promise.reject(new Error(fnName + ": this run already made " + MAX_CALLS + " Connect API calls, the most one run may make"));
-    }
-    calls += 1;
-    const seq = calls;
-    return new Promise(function (resolve, reject) {
-      waiting.set(seq, { resolve: resolve, reject: reject });
-      queued.push({ seq: seq, kind: kind, id: id, body: payload });
+    callsMade += 1;
+    const seq = callsMade;
+    return new NativePromise(function (resolve, reject) {
+      waiting[seq] = { __proto__: null, resolve: resolve, reject: reject };
+      waitingCount += 1;
+      callsText += (callsText === "" ? "" : ",") +
+        '{"seq":' + seq + ',"kind":"' + kind + '","id":' + stringify(id) + ',"body":' + bodyText + "}";
     });
   }
 
@@ -131,134 +216,55 @@
     return hostCall("query", "performQuery", queryId, requestBody);
   }
 
-  function setTimeout(callback, delay) {
-    if (typeof callback !== "function") throw new TypeError("setTimeout needs a function");
+  function addTimer(callback, delay, args, repeat) {
+    if (typeof callback !== "function") throw new NativeTypeError("The \"callback\" argument must be of type function");
     const id = nextTimer++;
-    const args = Array.prototype.slice.call(arguments, 2);
-    timers.set(id, { due: Date.now() + Math.max(0, Number(delay) || 0), callback: callback, args: args });
+    let wait = +delay;
+    // Node's rule: anything that is not a number from 1 to 2^31-1 means 1 ms.
+    if (!(wait >= 1 && wait <= 2147483647)) wait = 1;
+    timers[id] = { __proto__: null, due: dateNow() + wait, every: repeat ? wait : 0, callback: callback, args: args };
     return id;
   }
 
-  function clearTimeout(id) {
-    timers.delete(id);
+  function restArgs(args, from) {
+    const out = [];
+    for (let i = from; i < args.length; i++) defineProperty(out, i - from, { value: args[i], writable: true, enumerable: true, configurable: true });
+    return out;
   }
 
-  // --- Meta.currentUserTime: the moment.js methods scripts use, for one instant in one zone ---
-  const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-  const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-    "September", "October", "November", "December"];
-
-  function pad(n, width) {
-    let s = String(Math.abs(n));
-    while (s.length < width) s = "0" + s;
-    return (n < 0 ? "-" : "") + s;
+  function setTimeout(callback, delay) { return addTimer(callback, delay, restArgs(arguments, 2), false); }
+  function setInterval(callback, delay) { return addTimer(callback, delay, restArgs(arguments, 2), true); }
+  function setImmediate(callback) { return addTimer(callback, 0, restArgs(arguments, 1), false); }
+  function clearTimer(id) {
+    if (typeof id === "number") delete timers[id];
   }
-
-  function ordinal(n) {
-    const rem100 = n % 100;
-    if (rem100 >= 11 && rem100 <= 13) return n + "th";
-    return n + (["th", "st", "nd", "rd"][n % 10] || "th");
-  }
-
-  function offsetText(minutes, colon) {
-    const sign = minutes < 0 ? "-" : "+";
-    const abs = Math.abs(minutes);
-    return sign + pad(Math.floor(abs / 60), 2) + (colon ? ":" : "") + pad(abs % 60, 2);
-  }
-
-  function UserTime(epochMs, offsetMinutes, zoneName) {
-    this._ms = epochMs;
-    this._offset = offsetMinutes;
-    this._zone = zoneName;
-    // The wall-clock fields, read through the UTC accessors of a shifted Date.
-    this._local = new Date(epochMs + offsetMinutes * 60000);
-  }
-
-  const TOKENS = /\[([^\]]*)\]|YYYY|YY|MMMM|MMM|MM|M|Do|DD|D|dddd|ddd|dd|d|E|HH|H|hh|h|mm|m|ss|s|SSS|A|a|ZZ|Z|X|x|z/g;
-
-  UserTime.prototype = {
-    year: function () { return this._local.getUTCFullYear(); },
-    month: function () { return this._local.getUTCMonth(); },
-    date: function () { return this._local.getUTCDate(); },
-    day: function () { return this._local.getUTCDay(); },
-    weekday: function () { return this._local.getUTCDay(); },
-    isoWeekday: function () { return this._local.getUTCDay() || 7; },
-    hour: function () { return this._local.getUTCHours(); },
-    hours: function () { return this._local.getUTCHours(); },
-    minute: function () { return this._local.getUTCMinutes(); },
-    minutes: function () { return this._local.getUTCMinutes(); },
-    second: function () { return this._local.getUTCSeconds(); },
-    seconds: function () { return this._local.getUTCSeconds(); },
-    millisecond: function () { return this._local.getUTCMilliseconds(); },
-    utcOffset: function () { return this._offset; },
-    tz: function () { return this._zone; },
-    valueOf: function () { return this._ms; },
-    unix: function () { return Math.floor(this._ms / 1000); },
-    toDate: function () { return new Date(this._ms); },
-    toISOString: function () { return new Date(this._ms).toISOString(); },
-    toJSON: function () { return new Date(this._ms).toISOString(); },
-    clone: function () { return new UserTime(this._ms, this._offset, this._zone); },
-    isBefore: function (other) { return this._ms < Number(other); },
-    isAfter: function (other) { return this._ms > Number(other); },
-    toString: function () { return this.format("ddd MMM DD YYYY HH:mm:ss [GMT]ZZ"); },
-    format: function (pattern) {
-      const self = this;
-      const fmt = pattern === undefined ? "YYYY-MM-DDTHH:mm:ssZ" : String(pattern);
-      return fmt.replace(TOKENS, function (token, literal) {
-        if (literal !== undefined) return literal;
-        const h = self.hour();
-        switch (token) {
-          case "YYYY": return pad(self.year(), 4);
-          case "YY": return pad(self.year() % 100, 2);
-          case "MMMM": return MONTHS[self.month()];
-          case "MMM": return MONTHS[self.month()].slice(0, 3);
-          case "MM": return pad(self.month() + 1, 2);
-          case "M": return String(self.month() + 1);
-          case "Do": return ordinal(self.date());
-          case "DD": return pad(self.date(), 2);
-          case "D": return String(self.date());
-          case "dddd": return DAYS[self.day()];
-          case "ddd": return DAYS[self.day()].slice(0, 3);
-          case "dd": return DAYS[self.day()].slice(0, 2);
-          case "d": return String(self.day());
-          case "E": return String(self.isoWeekday());
-          case "HH": return pad(h, 2);
-          case "H": return String(h);
-          case "hh": return pad(h % 12 || 12, 2);
-          case "h": return String(h % 12 || 12);
-          case "mm": return pad(self.minute(), 2);
-          case "m": return String(self.minute());
-          case "ss": return pad(self.second(), 2);
-          case "s": return String(self.second());
-          case "SSS": return pad(self.millisecond(), 3);
-          case "A": return h < 12 ? "AM" : "PM";
-          case "a": return h < 12 ? "am" : "pm";
-          case "ZZ": return offsetText(self._offset, false);
-          case "Z": return offsetText(self._offset, true);
-          case "X": return String(self.unix());
-          case "x": return String(self._ms);
-          case "z": return self._zone;
-        }
-        return token;
-      });
-    },
-  };
 
   function deepFreeze(value) {
     if (value && typeof value === "object") {
-      Object.freeze(value);
-      for (const key of Object.keys(value)) deepFreeze(value[key]);
+      freeze(value);
+      const names = objectKeys(value);
+      for (let i = 0; i < names.length; i++) deepFreeze(value[names[i]]);
     }
     return value;
   }
 
+  function define(name, value) {
+    defineProperty(global, name, { value: value, writable: false, enumerable: false, configurable: false });
+  }
+
   // The host's handle on this context. Scripts can see it but gain nothing: it only settles their
-  // own Promises and reports their own state; the host records calls on its side.
+  // own Promises and reports their own state, and the host checks and caps all it reports.
   const driver = {
     start: function (setupJson) {
-      const setup = JSON.parse(setupJson);
-      const time = new UserTime(setup.now_ms, setup.offset_minutes, setup.zone);
-      define("Meta", deepFreeze({ currentUserTime: time }));
+      const setup = parseJSON(setupJson);
+      // Made on first use: most scripts never look at the time, and a zone costs a few ms to unpack.
+      let now = null;
+      define("Meta", freeze({
+        get currentUserTime() {
+          if (now === null) now = momentTz(setup.now_ms, setup.zone);
+          return now;
+        },
+      }));
       define("Trigger", deepFreeze({ id: setup.trigger.id, ingredients: setup.trigger.ingredients }));
       define("Connection", deepFreeze({
         serviceUserId: setup.connection.serviceUserId,
@@ -266,75 +272,98 @@
         userFeatureId: setup.connection.userFeatureId,
         configuration: setup.connection.configuration,
       }));
-      Object.freeze(UserTime.prototype);
-      const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
       let main;
       try {
-        main = new AsyncFunction(setup.script);
+        main = nativeEval(SCRIPT_PREFIX + setup.script + SCRIPT_SUFFIX);
       } catch (e) {
-        errors.push("The script does not compile: " + describe(e));
+        reportError(describe(e));
         return;
       }
-      main().catch(function (e) { errors.push(describe(e)); });
+      try {
+        main();
+      } catch (e) {
+        reportError(describe(e));
+      }
     },
     state: function () {
-      let due = null;
-      for (const timer of timers.values()) {
-        if (due === null || timer.due < due) due = timer.due;
+      const calls = callsText;
+      callsText = "";
+      const logs = logsText;
+      logsText = "";
+      let due = -1;
+      for (const id in timers) {
+        const at = timers[id].due;
+        if (due < 0 || at < due) due = at;
       }
-      const out = {
-        calls: queued.splice(0, queued.length),
-        logs: logs.splice(0, logs.length),
-        wait_ms: due === null ? null : Math.max(0, due - Date.now()),
-      };
-      return JSON.stringify(out);
+      const wait = due < 0 ? "null" : "" + mathMax(0, due - dateNow());
+      return '{"calls":[' + calls + '],"logs":[' + logs + '],"wait_ms":' + wait + "}";
     },
     settle: function (resultsJson) {
-      for (const result of JSON.parse(resultsJson)) {
-        const entry = waiting.get(result.seq);
-        if (!entry) continue;
-        waiting.delete(result.seq);
-        if (result.error !== undefined) {
-          entry.reject(new Error(result.error));
+      const results = parseJSON(resultsJson);
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i];
+        const entry = waiting[result.seq];
+        if (entry === undefined) continue;
+        delete waiting[result.seq];
+        waitingCount -= 1;
+        if (typeof result.error === "string") {
+          entry.reject(new NativeError(result.error));
         } else {
           entry.resolve({ statusCode: result.statusCode, responseBody: result.responseBody });
         }
       }
     },
     fireTimers: function () {
-      const now = Date.now();
-      const ready = Array.from(timers.entries()).filter(function (e) { return e[1].due <= now; });
-      ready.sort(function (a, b) { return a[1].due - b[1].due || a[0] - b[0]; });
-      for (const entry of ready) {
-        if (!timers.has(entry[0])) continue;
-        timers.delete(entry[0]);
+      const now = dateNow();
+      let fired = true;
+      // Due timers run in due order (then creation order), each at most once per turn.
+      const ran = Object.create(null);
+      while (fired) {
+        fired = false;
+        let next = -1;
+        for (const id in timers) {
+          const timer = timers[id];
+          if (timer.due <= now && ran[id] === undefined && (next < 0 || timer.due < timers[next].due)) next = +id;
+        }
+        if (next < 0) break;
+        const timer = timers[next];
+        ran[next] = true;
+        fired = true;
+        if (timer.every > 0) timer.due = now + timer.every;
+        else delete timers[next];
         try {
-          entry[1].callback.apply(undefined, entry[1].args);
+          apply(timer.callback, undefined, timer.args);
         } catch (e) {
-          errors.push(describe(e));
+          reportError(describe(e));
         }
       }
+    },
+    // Run moment-timezone's code once while the context waits for its run, so the run does not pay for it.
+    warm: function () {
+      momentTz(0, "Etc/UTC").format();
     },
     report: function () {
-      for (const holder of thrown) {
-        if (holder.error !== undefined && !handled.has(holder.promise)) {
-          errors.push("Uncaught error in a Promise callback: " + describe(holder.error));
+      for (let i = 0; i < thrownCount; i++) {
+        const holder = thrown[i];
+        if (holder.threw && !apply(weakSetHas, handled, [holder.promise])) {
+          reportError("Uncaught error in a Promise callback: " + describe(holder.error));
         }
       }
-      return JSON.stringify({ logs: logs.splice(0, logs.length), logs_dropped: logsDropped, errors: errors, unsettled: waiting.size });
+      return '{"logs":[' + logsText + '],"logs_dropped":' + logsDropped + ',"errors":[' + errorsText +
+        '],"unsettled":' + waitingCount + "}";
     },
   };
-
-  function define(name, value) {
-    Object.defineProperty(global, name, { value: value, writable: false, enumerable: false, configurable: false });
-  }
 
   define("console", console);
   define("runAction", runAction);
   define("performQuery", performQuery);
+  // mini-racer declared these two with `var`: they can be replaced, not redefined.
   global.setTimeout = setTimeout;
-  global.clearTimeout = clearTimeout;
-  define("setImmediate", function (callback) { return setTimeout.apply(undefined, [callback, 0].concat(Array.prototype.slice.call(arguments, 1))); });
-  define("clearImmediate", clearTimeout);
-  define("__connectionsRuntime", Object.freeze(driver));
-})(globalThis);
+  global.clearTimeout = clearTimer;
+  define("setInterval", setInterval);
+  define("setImmediate", setImmediate);
+  define("clearInterval", clearTimer);
+  define("clearImmediate", clearTimer);
+  define("__connectionsRuntime", freeze(driver));
+})(globalThis, __LIMITS__);
+//# sourceURL=runtime.js

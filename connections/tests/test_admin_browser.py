@@ -16,10 +16,11 @@ PASSWORD = "correct-horse-battery"
 
 SCRIPT = """const title = Trigger.ingredients.title;
 console.log("liked:", title, "at", Meta.currentUserTime.format("HH:mm"));
-const found = await performQuery("youtube.get_videos_from_search", {fields: {search_query: title}, limit: 2});
-for (const video of found.responseBody.data) {
-  runAction("sms.send_me_text", {fields: {message: `${video.title} ${video.url}`}});
-}"""
+performQuery("youtube.get_videos_from_search", {fields: {search_query: title}, limit: 2}).then((found) => {
+  for (const video of found.responseBody.data) {
+    runAction("sms.send_me_text", {fields: {message: `${video.title} ${video.url}`}});
+  }
+});"""
 
 
 @pytest.fixture
@@ -51,8 +52,8 @@ def test_edit_a_script_and_test_run_it(page: Any, live_site: str, data: Connecti
 
     page.click("text=Test run")
     page.fill("#id_ingredients", json.dumps({"title": "Street Art"}))
-    samples = {"youtube.get_videos_from_search": [{"title": f"V{i}", "url": f"https://v/{i}"} for i in range(3)]}
-    page.fill("#id_query_samples", json.dumps(samples))
+    rows = [{"title": f"V{i}", "url": f"https://v/{i}"} for i in range(2)]
+    page.fill("#id_answers", "youtube.get_videos_from_search=200:" + json.dumps({"data": rows}))
     page.fill("#id_timezone", "Tokyo")
     page.click("input[name=run]")
 
@@ -77,4 +78,5 @@ def test_a_broken_script_shows_why(page: Any, live_site: str, data: Connection) 
     page.click("input[type=submit]")
     page.click("input[name=run]")
     assert "Failed" in page.inner_text("#outcome")
-    assert "does not compile" in page.inner_text("#run-error")
+    assert "SyntaxError: Unexpected token" in page.inner_text("#run-error")
+    assert "^" in page.inner_text("#run-error-line")

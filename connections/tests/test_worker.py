@@ -24,9 +24,9 @@ REDIS_URL = os.environ.get("CONNECTIONS_TEST_REDIS_URL", "redis://127.0.0.1:6379
 SCRIPTS = {
     "conn-bomb": "const a = []; while (true) a.push({x: Math.random()});",
     "conn-huge": "new Array(2 ** 30).fill(0);",
-    "conn-loop": 'await runAction("sms.send_me_text"); while (true) {}',
-    "conn-1": 'const r = await runAction("sms.send_me_text", {fields: {message: Trigger.ingredients.title}});\n'
-    'console.log("sent", r.statusCode);',
+    "conn-loop": 'runAction("sms.send_me_text").then(() => { while (true) {} });',
+    "conn-1": 'runAction("sms.send_me_text", {fields: {message: Trigger.ingredients.title}})\n'
+    '  .then(r => console.log("sent", r.statusCode));',
 }
 
 
@@ -187,7 +187,9 @@ def test_a_long_run_is_never_run_twice_however_old_its_event(start_worker, make_
 
     process, log = start_worker(concurrency=2)  # a second pool process would take a re-run at once
     fired = _fired(
-        make_user, "conn-1", 'const r = await runAction("sms.send_me_text");\nconsole.log("sent", r.statusCode);'
+        make_user,
+        "conn-1",
+        '(async () => { const r = await runAction("sms.send_me_text"); console.log("sent", r.statusCode); })();',
     )
     WebhookDelivery.objects.update(received_at=datetime.now(tz=UTC) - timedelta(hours=1))
     connect_api.enabled_users.add(fired.user_connection.user.public_id)
@@ -211,7 +213,9 @@ def test_a_run_its_time_limit_stops_ends_failed_and_is_never_re_run(start_worker
     from connections.services import connections_work_sweep
 
     process, log = start_worker({"CONNECTIONS_SCRIPT_TASK_SOFT_LIMIT": "2"})
-    fired = _fired(make_user, "conn-1", 'await runAction("sms.send_me_text"); console.log("never");')
+    fired = _fired(
+        make_user, "conn-1", '(async () => { await runAction("sms.send_me_text"); console.log("never"); })();'
+    )
     connect_api.enabled_users.add(fired.user_connection.user.public_id)
     connect_api.answer_next("POST", "/run$", 204, None, delay_s=6.0)  # longer than the task may run
     _sender().send_task("connections.fired_trigger_script_run", args=[fired.pk])

@@ -26,9 +26,11 @@ from localifttt.tests.ports import free_port
 from protocol.access import ifttt_application_ensure
 
 SCRIPT = """
-const lit = await runAction("smarthome.set_light_color");
-console.log(`hall light: ${lit.statusCode}`);
-await runAction("sms.send_me_text", {fields: {message: `${Trigger.ingredients.device_name} is on`}});
+(async () => {
+  const lit = await runAction("smarthome.set_light_color");
+  console.log(`hall light: ${lit.statusCode}`);
+  await runAction("sms.send_me_text", {fields: {message: `${Trigger.ingredients.device_name} is on`}});
+})();
 """
 # `make demo-connection`'s script also performs a query: threaded serving (PostgreSQL) answers it while
 # the script's own webhook is in progress; the in-memory SQLite server answers one request at a time.

@@ -1,0 +1,2 @@
+console.log(Connection.currentFeatureName);
+runAction("sms.send_me_text", { user_feature_id: Connection.userFeatureId });

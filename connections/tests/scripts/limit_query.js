@@ -1,0 +1,1 @@
+performQuery("smarthome.list_devices", { limit: 3 });

@@ -1,0 +1,2 @@
+runAction("sms.send_me_text", { fields: { message: "overriden" } });
+performQuery("smarthome.list_devices", { fields: { room: "Kitchen" } });
