@@ -29,10 +29,14 @@ from rest_framework.exceptions import APIException
 from core import metrics
 from core.db import ASYNC_COMMIT_FROM, async_commit_available
 from core.errors import IFTTT_PREFIX
+from core.logs import Outage
 
 from .models import ApiCall
 
 logger = logging.getLogger(__name__)
+# While the database is away every call's row fails: say so when it starts and when it ends, not with a
+# traceback per request.
+_record_outage = Outage(logger, "Could not record calls in the API log")
 
 NOTE_ATTRIBUTE = "_api_log"
 FINGERPRINT_LENGTH = 16
@@ -143,8 +147,11 @@ class ApiLogMiddleware:
         def record() -> None:
             try:
                 self._record(request, response, duration_ms)
-            except Exception:  # the log must never cost IFTTT its answer
-                logger.exception("Could not record the API call to %s", request.path)
+            except Exception as exc:  # the log must never cost IFTTT its answer
+                metrics.api_log_dropped.inc()
+                _record_outage.failed(exc)
+            else:
+                _record_outage.succeeded()
 
         # Written when the server closes the response (Django's request_finished, in the thread that
         # served it), after the body has gone to IFTTT, so the log adds nothing to IFTTT's wait.
