@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
+import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -30,10 +33,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, port: int, host: str, web_workers: int, **options: Any) -> None:
         call_command("collectstatic", interactive=False, verbosity=0)
-        self.stdout.write(banner(f"http://{host}:{port}", style=self.style.SUCCESS))
+        self.stdout.write("Starting the web server, the Celery worker and beat…")
         self.stdout.flush()
         bin_dir = os.path.dirname(sys.executable)
-        celery = [os.path.join(bin_dir, "celery"), "-A", "iftttsvc"]
+        # --quiet: no Celery banner and task list; the worker still logs "ready." when it consumes.
+        celery = [os.path.join(bin_dir, "celery"), "-A", "iftttsvc", "--quiet"]
         supervisor = Supervisor(
             [
                 ChildSpec(
@@ -70,11 +74,26 @@ class Command(BaseCommand):
         # Ctrl-C reaches the children too (same process group); SIGTERM is passed on by the supervisor.
         signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
         signal.signal(signal.SIGINT, lambda *_: supervisor.stop())
+        # Ours last, once the web answers, so the start-up lines of the parts do not push it off screen.
+        base = f"http://{host}:{port}"
+        threading.Thread(target=self._banner_when_up, args=(host, port, base), daemon=True).start()
         try:
             supervisor.run()
         except GaveUp as exc:
             self.stderr.write(f"serve: {exc}")
             sys.exit(1)
+
+    def _banner_when_up(self, host: str, port: int, base: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.25)
+        time.sleep(2.5)  # the worker's and beat's own first lines come within this
+        self.stdout.write(banner(base, style=self.style.SUCCESS))
+        self.stdout.flush()
 
 
 def _destination(url: str, real: str, off: str) -> str:
@@ -86,7 +105,7 @@ def _destination(url: str, real: str, off: str) -> str:
 
 
 def banner(base: str, style: Any = str) -> str:
-    """What `serve` prints first: where everything is, and where calls to IFTTT go."""
+    """What `serve` prints once the web answers: where everything is, and where calls to IFTTT go."""
     if settings.CELERY_EMBEDDED_BROKER:
         broker = f"embedded (SQLite: {database_path(settings.CELERY_BROKER_URL)})"
     else:
@@ -101,7 +120,8 @@ def banner(base: str, style: Any = str) -> str:
     return "\n".join(
         [
             "",
-            style("The IFTTT service is starting."),
+            style(f"{settings.SERVICE_NAME} for IFTTT is running."),
+            f"  Landing page    {base}/",
             f"  Service API     {base}/ifttt/v1/",
             f"  API docs        {base}/api/docs/",
             f"  Your account    {base}/account/   (demo user: demo / demo-password)",
@@ -111,7 +131,7 @@ def banner(base: str, style: Any = str) -> str:
             f"  Broker          {broker}",
             f"  Realtime        {realtime}",
             f"  Connect API     {connect}",
-            "Press Ctrl-C to stop.",
+            "Next: in another terminal, `make demo` watches an Applet work end to end. Ctrl-C stops the service.",
             "",
         ]
     )
