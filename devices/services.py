@@ -17,6 +17,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core import metrics
+
 from .models import Device, DeviceEvent, EventSource, EventType, event_public_id
 from .signals import events_recorded
 
@@ -115,6 +117,8 @@ def device_events_record(*, device: Device, events: Sequence[NewEvent], source: 
             ]
         )
         events_recorded.send(sender=DeviceEvent, events=fresh)
+        count = len(fresh)
+        transaction.on_commit(lambda: metrics.events_accepted.labels(source=source).inc(count))
     return results
 
 

@@ -32,6 +32,7 @@ from core.errors import IFTTT_PREFIX
 from core.logs import Outage
 
 from .models import ApiCall
+from .registry import registry
 
 logger = logging.getLogger(__name__)
 # While the database is away every call's row fails: say so when it starts and when it ends, not with a
@@ -97,6 +98,14 @@ def _endpoint(request: HttpRequest) -> str:
     return (name or "unknown")[:40]
 
 
+def _count_poll(request: HttpRequest) -> None:
+    slug = request.resolver_match.kwargs.get("slug") if request.resolver_match else None
+    # Labels stay bounded: a slug the catalog does not declare is counted as "unknown".
+    trigger = slug if slug in registry.triggers else "unknown"
+    realtime = "yes" if request.headers.get("X-IFTTT-Realtime") == "1" else "no"
+    metrics.trigger_polls.labels(trigger=trigger, realtime=realtime).inc()
+
+
 def _fingerprint_from(request: HttpRequest) -> str:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
@@ -140,6 +149,8 @@ class ApiLogMiddleware:
         endpoint = _endpoint(request)
         metrics.requests.labels(endpoint, metrics.status_class(response.status_code)).inc()
         metrics.request_seconds.labels(endpoint).observe(seconds)
+        if endpoint == "trigger-poll":
+            _count_poll(request)
         if not settings.IFTTT_API_LOG_ENABLED:
             return response
         duration_ms = seconds * 1000

@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
 from conftest import IftttClient, free_port, need
+from devices.models import DeviceKind, EventSource, EventType
+from devices.services import NewEvent, device_create, device_events_record
 from protocol.models import ApiCall
 
 
@@ -128,6 +131,10 @@ def test_metrics_count_what_was_sent(client: Client, ifttt: IftttClient, setup_d
     polls = _sample(text, "ifttt_requests_total", endpoint="trigger-poll", status_class="2xx")
     assert polls - _sample(before, "ifttt_requests_total", endpoint="trigger-poll", status_class="2xx") == 3
     assert _sample(text, "ifttt_requests_total", status_class="4xx") >= 1
+    per_trigger = {"trigger": "device_switched_on", "realtime": "no"}
+    polled = _sample(text, "ifttt_trigger_polls_total", **per_trigger)
+    assert polled - _sample(before, "ifttt_trigger_polls_total", **per_trigger) == 3
+    assert _sample(text, "ifttt_trigger_polls_total", trigger="unknown", realtime="no") >= 1
     assert "realtime_identities_pending" in text
     # Labels name the endpoint and status class only: a user or token label would grow without bound.
     label_names = {
@@ -189,3 +196,23 @@ def test_the_dashboard_and_alerts_use_metrics_the_service_exports(client: Client
         if not name.startswith(("histogram_", "clamp_", "probe_")) and name not in labels
     }
     assert used and used <= {re.sub(r"_total$", "", n) + s for n in exported for s in ("", "_total")}, used - exported
+
+
+def test_metrics_count_device_events_once_stored(
+    client: Client, db: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    owner = get_user_model().objects.create_user("metered", password="pw-metered-123")
+    lamp = device_create(owner=owner, name="Lamp", room="Office", kind=DeviceKind.LIGHT)
+    before = _sample(client.get("/metrics").content.decode(), "device_events_accepted_total", source=EventSource.DEVICE)
+    with django_capture_on_commit_callbacks(execute=True):
+        device_events_record(
+            device=lamp,
+            events=[NewEvent(type=EventType.SWITCHED_ON, external_id=f"m{n}") for n in range(2)],
+            source=EventSource.DEVICE,
+        )
+        # A retried report of the same events is answered, not counted again.
+        device_events_record(
+            device=lamp, events=[NewEvent(type=EventType.SWITCHED_ON, external_id="m0")], source=EventSource.DEVICE
+        )
+    after = _sample(client.get("/metrics").content.decode(), "device_events_accepted_total", source=EventSource.DEVICE)
+    assert after - before == 2
