@@ -45,6 +45,7 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # `make test` spreads the suite over the machine's cores (pytest-xdist, --dist loadgroup). Tests that
     # start Celery workers share one Redis broker database, where workers of two tests would take each

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import BadRequest, NotFound, serializer_problems
@@ -34,6 +36,7 @@ class WebhookText(serializers.CharField):
     default_error_messages = {"invalid_type": "must be a string, not {type}."}
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class MillisField(serializers.Field):
     """A time as IFTTT sends it: milliseconds since 1970, such as 1560285630711."""
 

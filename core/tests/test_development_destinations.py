@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +17,11 @@ from core.management.commands.serve import banner
 ROOT = Path(__file__).resolve().parents[2]
 REAL_REALTIME = "https://realtime.ifttt.com/v1/notifications"
 REAL_CONNECT = "https://connect.ifttt.com"
+# Production refuses short or placeholder-looking secrets at start-up: these are random, as real ones are.
 PRODUCTION_SECRETS = {
-    "DJANGO_SECRET_KEY": "a-real-secret-key-for-this-test",
-    "IFTTT_SERVICE_KEY": "a-real-service-key",
-    "IFTTT_CLIENT_SECRET": "a-real-client-secret",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "IFTTT_SERVICE_KEY": secrets.token_urlsafe(32),
+    "IFTTT_CLIENT_SECRET": secrets.token_urlsafe(40),
 }
 
 
