@@ -27,12 +27,10 @@ from urllib.parse import quote, urlencode
 
 import requests
 from django.conf import settings
-from django.db import connection as db_connection
-from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
 from core import metrics
-from core.db import ASYNC_COMMIT_FROM, async_commit_available
+from core.db import bookkeeping_insert
 from core.retry import RetryPolicy, parse_retry_after, should_retry
 
 from .models import ConnectApiCall
@@ -258,26 +256,6 @@ def _decode(response: requests.Response) -> Any:
         return {"raw": response.text[:2000]}
 
 
-def _api_call_insert(call: ConnectApiCall) -> None:
-    """One INSERT whose commit, on PostgreSQL, does not wait for the disk (core.db): a log row may be
-    lost if the database crashes in the next instant, but a script's call does not pay a disk flush
-    for its bookkeeping."""
-    if not async_commit_available():
-        call.save(force_insert=True)
-        return
-    call.created_at = timezone.now()
-    fields = [f for f in ConnectApiCall._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(db_connection.ops.quote_name(f.column) for f in fields)
-    values = [f.get_db_prep_save(getattr(call, f.attname), db_connection) for f in fields]
-    placeholders = ", ".join(["%s"] * len(values))
-    table = db_connection.ops.quote_name(ConnectApiCall._meta.db_table)
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {placeholders} FROM {ASYNC_COMMIT_FROM}",  # noqa: S608 - names from the model
-            values,
-        )
-
-
 def _never_sent(exc: requests.RequestException) -> bool:
     """True when the request cannot have reached the server (the connection was never made)."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -410,7 +388,7 @@ class ConnectClient:
         match = _CONNECTION_PATH.match(path)
         user_id = (params or {}).get("user_id") or (body or {}).get("user_id") or ""
         try:
-            _api_call_insert(
+            bookkeeping_insert(
                 ConnectApiCall(
                     connection_id=match.group(1)[:100] if match else "",
                     method=method,

@@ -27,7 +27,7 @@ from django.utils import timezone
 from rest_framework.exceptions import APIException
 
 from core import metrics
-from core.db import ASYNC_COMMIT_FROM, async_commit_available
+from core.db import bookkeeping_insert
 from core.errors import IFTTT_PREFIX
 from core.logs import Outage
 
@@ -201,28 +201,7 @@ class ApiLogMiddleware:
         if settings.API_LOG_FLUSH_SECONDS > 0:
             _buffer.add(call, flush_after=settings.API_LOG_FLUSH_SECONDS)
         else:
-            _insert(call)
-
-
-def _insert(call: ApiCall) -> None:
-    """One INSERT, one round trip. On PostgreSQL its commit does not wait for the WAL to reach the
-    disk (`synchronous_commit` off for this statement's own transaction): a log row may be lost if the
-    database crashes in the next fraction of a second, but the poll does not pay a second disk flush
-    (its own UPDATE of the identity already paid one)."""
-    if not async_commit_available():
-        call.save(force_insert=True)
-        return
-    call.created_at = timezone.now()
-    fields = [f for f in ApiCall._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = [f.get_db_prep_save(getattr(call, f.attname), connection) for f in fields]
-    placeholders = ", ".join(["%s"] * len(values))
-    table = connection.ops.quote_name(ApiCall._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {placeholders} FROM {ASYNC_COMMIT_FROM}",  # noqa: S608 - names from the model
-            values,
-        )
+            bookkeeping_insert(call)
 
 
 # --- Batched writes --------------------------------------------------------------------------------
